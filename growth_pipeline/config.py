@@ -1,0 +1,249 @@
+"""Where the pipeline keeps its state, and the customers it serves.
+
+Everything the pipeline writes lives under ``GROWTH_HOME`` (default ``.growth/`` at the repository root).
+Customers are declared in ``customers.yaml`` (another file through ``GROWTH_CUSTOMERS``); adding one needs no
+code change. This module has no Dagster import: Dagster code and the CLI both read it.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from datetime import date
+from functools import cached_property
+from pathlib import Path
+from typing import Annotated, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+SQL_DIR = REPO_ROOT / "sql"
+
+# Dagster partition keys may not contain | , [ ] ; slugs also make safe file names.
+CUSTOMER_ID_PATTERN = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")
+
+
+def growth_home() -> Path:
+    """The folder that holds all pipeline state (warehouses, Dagster home, MLflow store, exports, reports)."""
+    raw = os.environ.get("GROWTH_HOME")
+    return Path(raw).expanduser().resolve() if raw else REPO_ROOT / ".growth"
+
+
+def customers_file() -> Path:
+    raw = os.environ.get("GROWTH_CUSTOMERS")
+    return Path(raw).expanduser().resolve() if raw else REPO_ROOT / "customers.yaml"
+
+
+class Paths:
+    """The layout of GROWTH_HOME. One DuckDB file per customer keeps customers' data isolated."""
+
+    def __init__(self, home: Path | None = None):
+        self.home = Path(home) if home else growth_home()
+
+    @property
+    def warehouse_dir(self) -> Path:
+        return self.home / "warehouse"
+
+    def warehouse(self, customer: str) -> Path:
+        return self.warehouse_dir / f"{customer}.duckdb"
+
+    @property
+    def dagster_home(self) -> Path:
+        return self.home / "dagster"
+
+    @property
+    def mlflow_dir(self) -> Path:
+        return self.home / "mlflow"
+
+    def landing(self, customer: str) -> Path:
+        """Where day files downloaded from the Mixpanel Export API land."""
+        return self.home / "landing" / customer
+
+    def exports(self, customer: str) -> Path:
+        return self.home / "exports" / customer
+
+    def reports(self, customer: str) -> Path:
+        return self.home / "reports" / customer
+
+    @property
+    def demo_dir(self) -> Path:
+        return self.home / "demo"
+
+    @property
+    def state_dir(self) -> Path:
+        return self.home / "state"
+
+
+class ConfigError(ValueError):
+    """A wrong entry in customers.yaml; the message names the file, the customer and the field."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class LocalFolderSource(_Strict):
+    """Daily export files ``<YYYY-MM-DD>.jsonl`` or ``.jsonl.gz``, as the Export API returns one day."""
+
+    kind: Literal["local_folder"]
+    path: str
+
+
+class ObjectStorageSource(_Strict):
+    """Mixpanel's data-pipeline layout ``<project_id>/mp_master_event/YYYY/MM/DD/*.json[.gz]``."""
+
+    kind: Literal["object_storage"]
+    path: str
+    project_id: str
+
+
+class MixpanelApiSource(_Strict):
+    """Mixpanel's Raw Export API; each day is streamed to the customer's landing folder first.
+
+    Credentials are never written here: only the names of the environment variables that hold them.
+    """
+
+    kind: Literal["mixpanel_api"]
+    project_id: str
+    region: Literal["us", "eu", "in"] = "us"
+    username_env: str = "MIXPANEL_SERVICE_ACCOUNT_USERNAME"
+    secret_env: str = "MIXPANEL_SERVICE_ACCOUNT_SECRET"
+    base_url: str | None = None  # override the regional host (a proxy, or a test server)
+
+
+Source = Annotated[LocalFolderSource | ObjectStorageSource | MixpanelApiSource, Field(discriminator="kind")]
+
+
+class EventMeaning(_Strict):
+    """What the customer's events mean: the vocabulary labels and analytics are written in."""
+
+    signup: str
+    conversion: list[str] = Field(min_length=1)
+    revenue_property: str | None = None
+    goal: list[str] = Field(default_factory=list)
+    goal_condition: dict[str, str | int | float | bool] | None = None
+    churn_event: str | None = None
+    channel_properties: list[str] = Field(default_factory=lambda: ["utm_source", "$initial_referring_domain"])
+    channel_default: str = "direct"
+    category_property: str | None = None
+
+
+class IngestSettings(_Strict):
+    max_rejected_share: float = Field(default=0.01, ge=0.0, le=1.0)
+    allow_empty_days: bool = False
+
+
+class Customer(_Strict):
+    id: str
+    name: str | None = None
+    timezone: str
+    # "utc": `time` is UTC epoch (projects created since 2023); "project_timezone": `time` is the project's
+    # local wall-clock encoded as epoch (older projects) and is converted with `timezone`.
+    timestamps: Literal["utc", "project_timezone"] = "utc"
+    source: Source
+    events: EventMeaning
+    ingest: IngestSettings = IngestSettings()
+    start_date: date | None = None
+
+    @field_validator("id")
+    @classmethod
+    def _slug(cls, v: str) -> str:
+        if not CUSTOMER_ID_PATTERN.match(v):
+            raise ValueError(
+                "must be a slug: lowercase letters, digits, '-' or '_', starting with a letter (it becomes a "
+                "Dagster partition key and a file name)"
+            )
+        return v
+
+    @field_validator("timezone")
+    @classmethod
+    def _tz(cls, v: str) -> str:
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown IANA timezone {v!r} (e.g. 'Asia/Kolkata', 'UTC')") from None
+        return v
+
+    @cached_property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    def source_path(self, paths: Paths) -> Path:
+        """The folder day files are read from (the landing folder for API customers)."""
+        if isinstance(self.source, MixpanelApiSource):
+            return paths.landing(self.id)
+        return resolve_path(self.source.path, paths)
+
+
+class CustomerRegistry(_Strict):
+    customers: list[Customer]
+
+    @model_validator(mode="after")
+    def _unique(self) -> "CustomerRegistry":
+        seen: set[str] = set()
+        for c in self.customers:
+            if c.id in seen:
+                raise ValueError(f"customer id {c.id!r} is declared twice")
+            seen.add(c.id)
+        return self
+
+    def get(self, customer_id: str) -> Customer:
+        for c in self.customers:
+            if c.id == customer_id:
+                return c
+        known = ", ".join(c.id for c in self.customers) or "none"
+        raise ConfigError(f"unknown customer {customer_id!r} (customers.yaml declares: {known})")
+
+    @property
+    def ids(self) -> list[str]:
+        return [c.id for c in self.customers]
+
+
+def resolve_path(raw: str, paths: Paths) -> Path:
+    """Expand ``${GROWTH_HOME}``, other environment variables and ``~``; relative paths are from the repo root."""
+    expanded = os.path.expanduser(raw.replace("${GROWTH_HOME}", str(paths.home)))
+    expanded = os.path.expandvars(expanded)
+    p = Path(expanded)
+    return p if p.is_absolute() else REPO_ROOT / p
+
+
+_SOURCE_KINDS = {"local_folder", "object_storage", "mixpanel_api"}
+
+
+def _describe(err: ValidationError, raw: dict, source: str) -> str:
+    lines = [f"{source}: invalid customer configuration"]
+    for e in err.errors():
+        loc = list(e["loc"])
+        where = ""
+        if len(loc) >= 2 and loc[0] == "customers" and isinstance(loc[1], int):
+            idx = loc[1]
+            entries = raw.get("customers") or []
+            cid = entries[idx].get("id") if idx < len(entries) and isinstance(entries[idx], dict) else None
+            where = f"customer {cid!r}" if cid else f"customer #{idx + 1}"
+            loc = loc[2:]
+        # drop pydantic's union-tag segments ("local_folder", ...) so the field path reads like the YAML
+        field = ".".join(str(p) for p in loc if p not in _SOURCE_KINDS)
+        lines.append(f"  {where or 'file'}, field '{field or '(entry)'}': {e['msg']}")
+    return "\n".join(lines)
+
+
+def parse_customers(text: str, source: str = "customers.yaml") -> CustomerRegistry:
+    try:
+        raw = yaml.safe_load(text) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{source}: not valid YAML: {exc}") from None
+    if not isinstance(raw, dict) or "customers" not in raw:
+        raise ConfigError(f"{source}: expected a mapping with a 'customers' list")
+    try:
+        return CustomerRegistry.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc, raw, source)) from None
+
+
+def load_customers(path: Path | None = None) -> CustomerRegistry:
+    path = path or customers_file()
+    if not path.exists():
+        raise ConfigError(f"{path}: customers file not found (set GROWTH_CUSTOMERS or create customers.yaml)")
+    return parse_customers(path.read_text(), str(path))

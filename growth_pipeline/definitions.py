@@ -1,0 +1,21 @@
+"""The growth_pipeline code location: every asset, check, sensor and resource, assembled explicitly."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from growth_pipeline.defs.customers import customer_registry
+from growth_pipeline.defs.ingestion import landed_exports, raw_events
+from growth_pipeline.defs.resources import GrowthResource, MixpanelExportResource
+from growth_pipeline.defs.warehouse_tables import event_catalog, identities
+
+ASSETS = [landed_exports, raw_events, identities, event_catalog]
+
+defs = dg.Definitions(
+    assets=ASSETS,
+    sensors=[customer_registry],
+    resources={
+        "growth": GrowthResource(),
+        "mixpanel": MixpanelExportResource(),
+    },
+)

@@ -1,0 +1,30 @@
+"""Partitions: customers are dynamic (from customers.yaml), days are daily; raw data is (customer, day)."""
+
+import os
+from datetime import date
+
+import dagster as dg
+
+# The first day any customer can have data for. Dagster advises at most ~100,000 partitions per asset:
+# (customers x days) stays under that for ~90 customers over three years.
+FIRST_DAY = os.environ.get("GROWTH_FIRST_DAY", "2024-01-01")
+
+customer_partitions = dg.DynamicPartitionsDefinition(name="customer")
+day_partitions = dg.DailyPartitionsDefinition(start_date=FIRST_DAY)
+# One run can load a whole date range (a backfill in one run): start-up is paid once, not per day.
+BACKFILL_IN_ONE_RUN = dg.BackfillPolicy.single_run()
+
+customer_day_partitions = dg.MultiPartitionsDefinition({"customer": customer_partitions, "day": day_partitions})
+
+# A customer-level asset reads every day of its own customer, and only that customer.
+ALL_DAYS_OF_CUSTOMER = dg.MultiToSingleDimensionPartitionMapping(partition_dimension_name="customer")
+
+def customer_days(context: dg.AssetExecutionContext) -> list[tuple[str, date]]:
+    """The (customer, day) pairs of this run, sorted: one for a single partition, many for a backfill run
+    (a range run covers customers x days)."""
+    pairs = []
+    for key in context.partition_keys:
+        mk = key if isinstance(key, dg.MultiPartitionKey) else customer_day_partitions.get_partition_key_from_str(key)
+        dims = mk.keys_by_dimension
+        pairs.append((dims["customer"], date.fromisoformat(dims["day"])))
+    return sorted(pairs)

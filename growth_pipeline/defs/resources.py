@@ -1,0 +1,73 @@
+"""Resources: where state lives, the customers, their warehouses, and Mixpanel's Export API."""
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import date
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+
+from growth_pipeline.config import Customer, CustomerRegistry, MixpanelApiSource, Paths, load_customers
+from growth_pipeline.lib.warehouse import open_warehouse
+
+class GrowthResource(dg.ConfigurableResource):
+    """The deployment: GROWTH_HOME, customers.yaml, and each customer's DuckDB warehouse.
+
+    Both fields default to the environment (GROWTH_HOME, GROWTH_CUSTOMERS), so one Definitions object
+    serves the demo, tests and production alike.
+    """
+
+    growth_home: str | None = None
+    customers_file: str | None = None
+    duckdb_threads: int = 2
+
+    @property
+    def paths(self) -> Paths:
+        return Paths(Path(self.growth_home) if self.growth_home else None)
+
+    def registry(self) -> CustomerRegistry:
+        return load_customers(Path(self.customers_file) if self.customers_file else None)
+
+    def customer(self, customer_id: str) -> Customer:
+        return self.registry().get(customer_id)
+
+    @contextmanager
+    def warehouse(self, customer_id: str, *, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+        """The customer's own DuckDB file; other processes queue behind this one."""
+        with open_warehouse(self.paths.warehouse(customer_id), read_only=read_only,
+                            threads=self.duckdb_threads) as con:
+            yield con
+
+class MixpanelExportResource(dg.ConfigurableResource):
+    """Downloads one day of a customer's Mixpanel project through the Raw Export API.
+
+    The service account is read at run time from the environment variables the customer's entry names
+    (``source.username_env`` / ``source.secret_env``) through Dagster's ``EnvVar``; it is never part of run
+    config, logs, metadata or customers.yaml.
+    """
+
+    max_retries: int = 6
+    timeout_s: float = 600.0
+
+    def download_day(self, customer: Customer, day: date, paths: Paths, log) -> dict:
+        from growth_pipeline.lib.mixpanel_export import RateLimiter, ServiceAccount, export_day
+
+        src = customer.source
+        assert isinstance(src, MixpanelApiSource)
+        username = dg.EnvVar(src.username_env).get_value()
+        secret = dg.EnvVar(src.secret_env).get_value()
+        missing = [name for name, value in ((src.username_env, username), (src.secret_env, secret)) if not value]
+        if missing:
+            raise dg.Failure(
+                f"customer {customer.id!r}: Mixpanel service account not configured; set environment "
+                f"variable(s) {', '.join(missing)}"
+            )
+        limiter = RateLimiter(paths.state_dir / "mixpanel_rate" / f"{src.project_id}.json")
+        result = export_day(project_id=src.project_id, day=day, account=ServiceAccount(username, secret),
+                            dest_dir=paths.landing(customer.id), region=src.region, base_url=src.base_url,
+                            max_retries=self.max_retries, timeout_s=self.timeout_s, rate_limiter=limiter)
+        if result.terminated_early:
+            log.warning(f"{customer.id} {day}: Mixpanel ended the export with 'terminated early'")
+        return {"file": str(result.path), "bytes": result.bytes_written, "lines": result.lines,
+                "attempts": result.attempts, "terminated_early": result.terminated_early}
