@@ -145,7 +145,6 @@ class Customer(_Strict):
     source: Source
     events: EventMeaning
     ingest: IngestSettings = IngestSettings()
-    start_date: date | None = None
 
     @field_validator("id")
     @classmethod

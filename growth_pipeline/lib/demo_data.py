@@ -449,8 +449,6 @@ def _profiles(model: _Model, rng: np.random.Generator, n: int, n_anon: int, days
     p["anon_distinct_id"] = np.where(id_merge == 0, np.char.add("$device:", p["device_id"].astype(str)),
                                      p["device_id"].astype(str)).astype(object)
 
-    # sign-up days (weekday-weighted, uniform over the period) and second of the local day (diurnal)
-    wd = np.resize(model.weekday_factors, days + 7)
     return p
 
 
@@ -734,10 +732,9 @@ def generate_demo(spec: DemoSpec, out_dir: Path) -> DemoSummary:
     if bc is not None:
         allowed = sorted(set(model.activity) | {e for names, _ in model.start_events.values() for e in names}
                          | set(model.anon_events[0]))
-        if bc.event not in allowed or bc.event in (model.goal_event,):
-            if bc.event != model.goal_event or bc.event not in model.activity:
-                raise ValueError(f"behaviour_change.event must be one of the activity events {allowed}, "
-                                 f"got {bc.event!r}")
+        if bc.event not in allowed:
+            raise ValueError(f"behaviour_change.event must be one of the activity/session events {allowed}, "
+                             f"got {bc.event!r}")
         if bc.factor < 0:
             raise ValueError("behaviour_change.factor must be >= 0")
     out_dir = Path(out_dir)
@@ -1023,12 +1020,10 @@ def generate_demo(spec: DemoSpec, out_dir: Path) -> DemoSummary:
         def assemble(sel: np.ndarray | slice, ptimes: np.ndarray) -> pl.Series:
             amt = r_amt[sel]
             if cents:
-                amt_s = pl.Series(amt).cast(pl.String)
                 dyn = pl.DataFrame({"a": amt}).select(
                     pl.when(pl.col("a") >= 0).then(pl.concat_str([
                         pl.lit(f',"{model.amount_key}":'), (pl.col("a") // 100).cast(pl.String), pl.lit("."),
                         (pl.col("a") % 100).cast(pl.String).str.zfill(2)])).otherwise(pl.lit(""))).to_series()
-                del amt_s
             else:
                 dyn = pl.DataFrame({"a": amt}).select(
                     pl.when(pl.col("a") >= 0).then(pl.concat_str([pl.lit(f',"{model.amount_key}":'),
@@ -1098,21 +1093,19 @@ def generate_demo(spec: DemoSpec, out_dir: Path) -> DemoSummary:
             malformed["terminated_early"] += 1
 
         day = spec.start + timedelta(days=d)
-        all_lines = frame["line"].to_list()
         if layout == "export_api":
+            all_lines = frame["line"].to_list()
             text = "\n".join(all_lines) + ("\n" if all_lines else "") + ("terminated early\n" if terminated else "")
             jobs = [(out_dir / f"{day.isoformat()}.jsonl.gz", text.encode("utf-8"), True)]
         else:
             n_parts = 3 + int(rng_fmt.random() < 0.5)
             plain_last = bool(rng_fmt.random() < 0.2)
-            part = rng_fmt.integers(0, n_parts, len(all_lines))
+            part = rng_fmt.integers(0, n_parts, frame.height)
             folder = out_dir / spec.project_id / "mp_master_event" / f"{day:%Y}" / f"{day:%m}" / f"{day:%d}"
-            buckets: list[list[str]] = [[] for _ in range(n_parts)]
-            for ln, pk in zip(all_lines, part.tolist()):
-                buckets[pk].append(ln)
             jobs = []
             for k in range(n_parts):
-                body = ("\n".join(buckets[k]) + ("\n" if buckets[k] else "")).encode("utf-8")
+                bucket = frame["line"].filter(pl.Series(part == k)).to_list()
+                body = ("\n".join(bucket) + ("\n" if bucket else "")).encode("utf-8")
                 plain = plain_last and k == n_parts - 1
                 jobs.append((folder / f"part-{k:05d}.json{'' if plain else '.gz'}", body, not plain))
         for path, data, comp in jobs:
@@ -1139,14 +1132,16 @@ def generate_demo(spec: DemoSpec, out_dir: Path) -> DemoSummary:
 
 def _truth_frame(model, spec, p, par, n, q_exit, signup_t, signup_day, fade_day, churn_day, conv_t, goal_t, cancel_t,
                  midnights, tz) -> pl.DataFrame:
+    def nullable(values: pl.Series, valid: np.ndarray) -> pl.Series:
+        return pl.DataFrame({"v": values, "m": valid}).select(pl.when("m").then("v")).to_series()
+
     def ts(x: np.ndarray) -> pl.Series:
-        s = pl.Series(np.where(x >= 0, x, 0) * 1_000_000).cast(pl.Datetime("us", "UTC"))
-        return s.set(pl.Series(x < 0), None) if (x < 0).any() else s
+        s = pl.Series(np.where(x >= 0, x, 0).astype(np.int64) * 1_000_000).cast(pl.Datetime("us", "UTC"))
+        return nullable(s, x >= 0)
 
     def local_date_of_day(k: np.ndarray) -> pl.Series:
-        base = pl.Series(np.where(k >= 0, k, 0)).cast(pl.Int32) + (spec.start - date(1970, 1, 1)).days
-        s = base.cast(pl.Date)
-        return s.set(pl.Series(k < 0), None) if (k < 0).any() else s
+        base = pl.Series(np.where(k >= 0, k, 0).astype(np.int32) + (spec.start - date(1970, 1, 1)).days)
+        return nullable(base.cast(pl.Date), k >= 0)
 
     def day_of_time(t: np.ndarray) -> np.ndarray:
         k = np.searchsorted(midnights, t, side="right") - 1
