@@ -18,8 +18,8 @@ from pathlib import Path
 
 from growth_pipeline.config import REPO_ROOT, Paths, load_customers
 
-DEMO_START = date(2026, 5, 1)
-DEMO_DAYS = 180
+DEMO_START = date(2026, 1, 1)
+DEMO_DAYS = 300
 DEMO_USERS = {"powerplay": 3000, "foodie": 2000}
 
 DAY_ASSETS = ["landed_exports", "raw_events"]

@@ -132,6 +132,9 @@ class EventMeaning(_Strict):
 
 class IngestSettings(_Strict):
     max_rejected_share: float = Field(default=0.01, ge=0.0, le=1.0)
+    # A share is noise on a small day (3 bad lines of 40 is 7.5%): the check fails only when at least this
+    # many records were rejected as well.
+    min_rejected_to_fail: int = Field(default=10, ge=1)
     allow_empty_days: bool = False
 
 

@@ -47,7 +47,7 @@ customers:
     timezone: UTC
     source: {{kind: local_folder, path: {root}/sources/acme}}
     events: {{signup: Sign Up, conversion: [Buy], revenue_property: price}}
-    ingest: {{max_rejected_share: 0.2}}
+    ingest: {{max_rejected_share: 0.2, min_rejected_to_fail: 2}}
   - id: oldco
     timezone: Asia/Kolkata
     timestamps: project_timezone

@@ -160,3 +160,11 @@ def test_registry_sensor_turns_customers_yaml_into_partitions(growth_env):
         inst.add_dynamic_partitions("customer", list(req.partition_keys))
         again = customer_registry(dg.build_sensor_context(instance=inst, resources={"growth": defs.resources["growth"]}))
         assert not again.dynamic_partitions_requests
+
+
+def test_a_few_rejects_on_a_small_day_are_not_a_failure(growth_env, instance):
+    _, root = growth_env
+    # 1 bad line of 4 is 25% (over the 20% threshold) but below min_rejected_to_fail (2): noise, not a failure
+    acme_day(root, D1, [event("Login", f"u{i}", epoch(2024, 3, 1), str(i)) for i in range(3)] + ["not json"])
+    result = run(instance, ["raw_events"], key("acme", D1))
+    assert result.success and checks(result)["rejected_share_under_threshold"]

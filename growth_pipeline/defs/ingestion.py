@@ -7,7 +7,7 @@ over the days in order; the metadata then sums the range and lists each day.
 import dagster as dg
 
 from growth_pipeline.config import MixpanelApiSource
-from growth_pipeline.defs.partitions import BACKFILL_IN_ONE_RUN, customer_day_partitions, customer_days
+from growth_pipeline.defs.partitions import BACKFILL_IN_ONE_RUN, customer_day_partitions, customer_days, group_by_customer
 from growth_pipeline.defs.resources import GrowthResource, MixpanelExportResource
 from growth_pipeline.lib import raw_checks
 from growth_pipeline.lib.raw_events import load_day
@@ -39,8 +39,9 @@ def landed_exports(context: dg.AssetExecutionContext, growth: GrowthResource,
     sources it finds the day's files and records what is there.
     """
     rows, n_files, n_bytes = [], 0, 0
+    registry = growth.registry()
     for customer_id, day in customer_days(context):
-        customer = growth.customer(customer_id)
+        customer = registry.get(customer_id)
         download = {}
         if isinstance(customer.source, MixpanelApiSource):
             download = mixpanel.download_day(customer, day, growth.paths, context.log)
@@ -71,20 +72,23 @@ def raw_events(context: dg.AssetExecutionContext, growth: GrowthResource) -> dg.
     same file still load. Re-materializing replaces exactly this day, in one transaction.
     """
     loads, outcomes, first_rejects = [], {}, []
-    for customer_id, day in customer_days(context):
-        customer = growth.customer(customer_id)
-        root, files = day_files(customer, day, growth.paths)
+    registry = growth.registry()
+    for customer_id, days in group_by_customer(customer_days(context)).items():
+        customer = registry.get(customer_id)
+        # one connection per customer for the whole range: opening a DuckDB file costs ~50 ms
         with growth.warehouse(customer_id) as con:
-            load = load_day(con, day=day, files=files, root=root, timezone_name=customer.timezone,
-                            timestamps=customer.timestamps)
-            for check in raw_checks.day_checks(con, day, load, customer.ingest):
-                outcomes.setdefault(check.name, []).append((customer_id, day, check))
-            first_rejects += [(customer_id, day, *r) for r in con.execute(
-                "SELECT source_file, line_number, reason FROM raw.rejected_events WHERE event_date = ? "
-                "ORDER BY source_file, line_number LIMIT 5", [day]).fetchall()]
-        context.log.info(f"{customer_id} {day}: loaded {load.loaded}, duplicates {load.duplicates}, "
-                         f"rejected {load.rejected} of {load.lines} lines")
-        loads.append((customer_id, load))
+            for day in days:
+                root, files = day_files(customer, day, growth.paths)
+                load = load_day(con, day=day, files=files, root=root, timezone_name=customer.timezone,
+                                timestamps=customer.timestamps)
+                for check in raw_checks.day_checks(con, day, load, customer.ingest):
+                    outcomes.setdefault(check.name, []).append((customer_id, day, check))
+                first_rejects += [(customer_id, day, *r) for r in con.execute(
+                    "SELECT source_file, line_number, reason FROM raw.rejected_events WHERE event_date = ? "
+                    "ORDER BY source_file, line_number LIMIT 5", [day]).fetchall()]
+                context.log.info(f"{customer_id} {day}: loaded {load.loaded}, duplicates {load.duplicates}, "
+                                 f"rejected {load.rejected} of {load.lines} lines")
+                loads.append((customer_id, load))
     metadata = raw_checks.load_metadata(loads, first_rejects, {c: str(growth.paths.warehouse(c)) for c, _ in loads})
     for key in ("first_rejects", "per_day"):
         if key in metadata:

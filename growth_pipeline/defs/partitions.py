@@ -28,3 +28,10 @@ def customer_days(context: dg.AssetExecutionContext) -> list[tuple[str, date]]:
         dims = mk.keys_by_dimension
         pairs.append((dims["customer"], date.fromisoformat(dims["day"])))
     return sorted(pairs)
+
+
+def group_by_customer(pairs: list[tuple[str, date]]) -> dict[str, list[date]]:
+    grouped: dict[str, list[date]] = {}
+    for customer_id, day in pairs:
+        grouped.setdefault(customer_id, []).append(day)
+    return grouped

@@ -55,6 +55,7 @@ Dirt (all per day, counted in the summary and in truth.json)
   ``malformed_per_day > 0``). Malformed records replace ordinary activity events (never sign-ups, purchases,
   goal, cancellation or identity events), so the truth stays observable from the well-formed records.
 
+``DemoSummary`` also carries ``late_duplicates``, ``anonymous_visitors`` and ``seconds`` (wall time).
 ``DemoSummary.events`` = unique well-formed one-line records; ``duplicates`` = extra copies (all kinds);
 ``malformed[kind]`` = corrupted records (the ``split`` ones are recoverable events not counted in ``events``).
 So: JSON-parseable lines = events + duplicates + missing_distinct_id + string_time (+ 0 for split halves).
@@ -75,14 +76,16 @@ in state A (engaged), B (fading) or D (silent = churned). On every day k >= 1, i
    * converted before today and not cancelled: Poisson(``purchase_rate * m``) further purchases;
    * goal not yet reached: reaches it with probability ``goal_hazard * m`` (the first goal event);
    * Poisson(``sessions_per_day * weekday_factor * decay``) sessions, each an opening event plus
-     Poisson(``events_per_session``) activity events; decay = 1 in A and 0.85**(days in B + 1) in B
+     Poisson(``events_per_session``) activity events; decay = 1 in A and 0.8**(days in B + 1) in B
      (the visible 1-2 week decline before gradual churn). A day with an outcome event has >= 1 session.
 Day 0 (sign-up day) is in state A with no transitions; conversion and goal can happen after the sign-up.
 Each purchase's value is ``mean_order_value * LogNormal(-s^2/2, s)`` (s = 0.35 powerplay, 0.3 foodie), so its
 expectation is exactly ``mean_order_value``. ``activity_rate = sessions_per_day * (1 + events_per_session)``
 (expected activity events per day in A; weekday factors average to 1). ``behaviour_change`` multiplies the
-rate of one activity/session event from its start date (thinning, or extra copies when factor > 1); it never
-touches the hazards, and the simulation draws are independent of it (same truth with or without it).
+rate of one activity/session event from its start date (thinning, or extra copies when factor > 1; for the
+goal event only its repeats after the goal); outcome events (sign-up, purchase, first goal, cancellation,
+identity) are refused. It never touches the hazards, and the simulation draws are independent of it: the truth
+and every file before the change date are byte-identical with or without it.
 
 The parameters are non-linear functions of traits and observable attributes (thresholds and interactions,
 listed in truth.json ``formulas``), e.g. powerplay churn x3 for engagement < 0.3 on iOS, conversion x5 for
@@ -107,7 +110,9 @@ goal reached iff ``goal_date <= as_of``. The window is the days ``as_of+1 .. as_
 "churn" (users alive at as_of), "conversion" (alive, not converted), "goal" (alive, goal not reached) and
 (user_id, expected_revenue) for "ltv" (every user signed up by as_of; 0.0 if already churned).
 Because the oracle knows the hidden A/B state, it is an upper reference: models only see the fade as a
-noisy decline in activity.
+noisy decline in activity (``hidden_state=False`` gives the weaker traits-only reference, every alive user
+treated as in A). Measured on powerplay, 20k users, as_of day 90, 29-day churn: oracle AUC 0.75, traits-only
+0.69; simple count/recency features reach ~0.68 (logistic regression) / ~0.70 (gradient boosting).
 
 Determinism: one spec + seed gives byte-identical files (gzip mtime 0, no set/dict-order randomness). Re-running
 into the same directory first deletes this layout's previous export files (only those), then rewrites.
@@ -116,14 +121,14 @@ into the same directory first deletes this layout's previous export files (only 
 from __future__ import annotations
 
 import gzip
+import io
 import json
-import math
 import re
 import shutil
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -147,7 +152,7 @@ DEMO_LAYOUTS = {"powerplay": "export_api", "foodie": "object_storage"}
 FADE_OUTCOME_FACTOR = 0.3  # conversion / purchase / goal rates are multiplied by this while fading (state B)
 GRADUAL_FADE_EXIT_HAZARD = 0.1  # B -> D per day for gradual churners (abrupt churners: 1.0)
 GRADUAL_SHARE = 0.55  # share of users who churn gradually
-FADE_ACTIVITY_DECAY = 0.85  # activity multiplier per day spent fading
+FADE_ACTIVITY_DECAY = 0.8  # activity multiplier per day spent fading
 ANON_VISITOR_SHARE = 0.25  # anonymous-only visitors, as a share of n_users
 LEGACY_ID_MERGE_SHARE = 0.10  # users on the original ID-merge API
 ALIAS_SHARE_OF_LEGACY = 0.20  # of those, the share using $create_alias instead of $identify
@@ -240,7 +245,7 @@ class _Model:
     start_events: dict[int, tuple[list[str], list[float]]]  # platform -> session opening events
     anon_events: tuple[list[str], list[float]]  # follow-up events of anonymous sessions
     activity: list[str]  # activity event columns of the mixes
-    mix_pre: np.ndarray  # (groups, n_activity) before the goal
+    mix_pre: np.ndarray  # (groups, n_activity) base mix before the goal; per-user modifiers in _user_mixes
     mix_post: np.ndarray  # after the goal
     goal_event: str
     conversion_event: str
@@ -363,7 +368,8 @@ def _model(customer: str) -> _Model:
 # ----------------------------------------------------------------------------------- profiles & parameters
 _PP_CHANNELS = ["google", "facebook", "referral", "youtube", "instagram", "direct"]
 _PP_CHANNEL_P = [0.27, 0.20, 0.15, 0.10, 0.08, 0.20]
-_PP_CAMPAIGNS = {"google": "search_construction_app", "facebook": "fb_contractor_leads", "referral": "refer_a_contractor",
+_PP_CAMPAIGNS = {"google": "search_construction_app", "facebook": "fb_contractor_leads",
+                 "referral": "refer_a_contractor",
                  "youtube": "yt_product_demo", "instagram": "ig_site_reels"}
 _PP_DOMAINS = {"google": "www.google.com", "facebook": "m.facebook.com", "referral": "web.whatsapp.com",
                "youtube": "www.youtube.com", "instagram": "l.instagram.com", "direct": "$direct"}
@@ -384,7 +390,7 @@ _FD_DOMAINS = {"facebook": "l.facebook.com", "twitter": "t.co", "reddit": "out.r
 _PLATFORMS = ["Android", "iOS", "web"]
 
 
-def _sample_common(rng, n_total, platform_p, cities, hour_w):
+def _sample_common(rng, n_total, platform_p, cities):
     platform = rng.choice(3, size=n_total, p=platform_p)
     web_os = np.where(rng.random(n_total) < 0.7, "Windows", "Mac OS X")
     os_ = np.where(platform == 0, "Android", np.where(platform == 1, "iOS", web_os))
@@ -397,7 +403,7 @@ def _profiles(model: _Model, rng: np.random.Generator, n: int, n_anon: int, days
     total = n + n_anon
     p = {}
     if model.name == "powerplay":
-        platform, os_, city = _sample_common(rng, total, [0.72, 0.12, 0.16], _IN_CITIES, model.hour_weights)
+        platform, os_, city = _sample_common(rng, total, [0.72, 0.12, 0.16], _IN_CITIES)
         channel = rng.choice(len(_PP_CHANNELS), size=total, p=_PP_CHANNEL_P)
         role = rng.choice(4, size=total, p=_PP_ROLE_P)
         company_size = np.clip(np.round(np.exp(rng.normal(2.3, 1.0, total))), 1, 2000).astype(np.int64)
@@ -413,7 +419,7 @@ def _profiles(model: _Model, rng: np.random.Generator, n: int, n_anon: int, days
         p["campaign"] = np.array([_PP_CAMPAIGNS.get(c, "") for c in ch], dtype=object)
         cities = _IN_CITIES
     else:
-        platform, os_, city = _sample_common(rng, total, [0.15, 0.27, 0.58], _US_CITIES, model.hour_weights)
+        platform, os_, city = _sample_common(rng, total, [0.15, 0.27, 0.58], _US_CITIES)
         channel = rng.choice(4, size=total, p=_FD_CHANNEL_P)
         ch = np.array(_FD_CHANNELS)[channel]
         camp_u = rng.random(total)
@@ -463,8 +469,8 @@ def _parameters(model: _Model, p: dict, n: int) -> dict[str, np.ndarray]:
         cs = p["company_size"][:n]
         team = p["team_size"][:n]
         ptype = p["project_type"][:n]
-        sessions = (0.35 + 2.4 * e ** 1.6) * np.where(team >= 8, 1.25, 1.0) * np.where(plat == 2, 0.85, 1.0)
-        eps = 1.2 + 2.0 * e + 0.4 * np.isin(role, [1, 2])
+        sessions = (0.2 + 1.4 * e ** 1.6) * np.where(team >= 8, 1.25, 1.0) * np.where(plat == 2, 0.85, 1.0)
+        eps = 0.8 + 1.6 * e + 0.3 * np.isin(role, [1, 2])
         churn = (0.0035 + 0.03 * (1 - e) ** 3)
         churn = churn * np.where((e < 0.3) & (plat == 1), 3.0, 1.0) * np.where(team >= 10, 0.45, 1.0)
         churn = churn * np.where(np.isin(ch, ["facebook", "instagram"]) & (s > 0.6), 1.8, 1.0)
@@ -480,8 +486,8 @@ def _parameters(model: _Model, p: dict, n: int) -> dict[str, np.ndarray]:
     else:
         c = p["sociability"][:n]
         fav = p["fav_code"][:n]
-        sessions = 0.25 + 1.8 * e ** 1.5
-        eps = 1.5 + 2.5 * e
+        sessions = 0.15 + 1.2 * e ** 1.5
+        eps = 1.0 + 2.0 * e
         churn = 0.004 + 0.035 * (1 - e) ** 3
         churn = churn * np.where((ch == "pinterest") & (plat != 2) & (e < 0.35), 3.0, 1.0)
         churn = churn * np.where(c > 0.6, 0.5, 1.0) * np.where(ch == "twitter", 1.5, 1.0)
@@ -503,14 +509,46 @@ def _parameters(model: _Model, p: dict, n: int) -> dict[str, np.ndarray]:
     }
 
 
+def _user_mixes(model: _Model, p: dict, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Cumulative activity mixes (n, n_activity) before / after the goal: the group's base mix times per-user
+    modifiers, so latent traits also show in *what* users do (team size in attendance, sociability in likes)."""
+    g = np.asarray(p["group"][:n], dtype=np.int64)
+    e = p["engagement"][:n]
+    mod = np.ones((n, len(model.activity)))
+    if model.name == "powerplay":
+        team = p["team_size"][:n]
+        mod[:, model.activity.index("Attendance Marked")] = 0.5 + 0.3 * np.log1p(team)
+        mod[:, model.activity.index("Report Generated")] = np.where(team >= 10, 1.8, 1.0)
+        mod[:, model.activity.index("Photo Uploaded")] = 0.6 + 0.8 * e
+    else:
+        c = p["sociability"][:n]
+        s = p["price_sensitivity"][:n]
+        mod[:, model.activity.index("Like")] = 0.3 + 2.0 * c
+        mod[:, model.activity.index("Share")] = 0.3 + 2.5 * c
+        mod[:, model.activity.index("Meal Viewed")] = 0.7 + 0.9 * s
+    out = []
+    for base in (model.mix_pre, model.mix_post):
+        w = base[g] * mod
+        out.append(np.cumsum(w / w.sum(1, keepdims=True), axis=1))
+    return out[0], out[1]
+
+
+MIX_MODIFIERS = {
+    "powerplay": "weight x (0.5 + 0.3 ln(1+team_size)) for Attendance Marked, x 1.8[team>=10] for Report Generated, "
+                 "x (0.6 + 0.8 e) for Photo Uploaded; then renormalised",
+    "foodie": "weight x (0.3 + 2 sociability) for Like, x (0.3 + 2.5 sociability) for Share, x (0.7 + 0.9 s) for "
+              "Meal Viewed; then renormalised",
+}
+
+
 FORMULAS = {
     "powerplay": {
         "traits": "engagement = sigmoid(logit(Beta(2.2,2.2)) + 0.5[role=site engineer] + 0.4[referral] "
                   "- 0.4[facebook|instagram] + 0.2[web]); price_sensitivity = sigmoid(logit(Beta(2,2)) "
                   "+ 0.8[company_size<10] - 0.6[company_size>=50]); team_size = max(1, round(company_size^0.55 "
                   "* LogNormal(0,0.35))); company_size = round(exp(N(2.3,1))) clipped 1..2000",
-        "sessions_per_day": "(0.35 + 2.4 e^1.6) * 1.25[team>=8] * 0.85[web]",
-        "events_per_session": "1.2 + 2 e + 0.4[role in site engineer, supervisor]",
+        "sessions_per_day": "(0.2 + 1.4 e^1.6) * 1.25[team>=8] * 0.85[web]",
+        "events_per_session": "0.8 + 1.6 e + 0.3[role in site engineer, supervisor]",
         "churn_hazard": "clip((0.0035 + 0.03 (1-e)^3) * 3[e<0.3 & iOS] * 0.45[team>=10] "
                         "* 1.8[facebook|instagram & s>0.6] * 0.6[owner & company_size>=20], 0.001, 0.25)",
         "conversion_hazard": "clip(0.0015 (1 + 6 e^2)(1.6 - s) * 5[company_size>=20 & referral] "
@@ -525,8 +563,8 @@ FORMULAS = {
         "traits": "engagement = sigmoid(logit(Beta(2,2.5)) + 0.5[reddit] + 0.3[pinterest & web]); "
                   "price_sensitivity = sigmoid(logit(Beta(2,2)) + 0.3[twitter]); sociability = "
                   "sigmoid(logit(Beta(2,3)) + 0.8[reddit] + 0.4[pinterest])",
-        "sessions_per_day": "0.25 + 1.8 e^1.5",
-        "events_per_session": "1.5 + 2.5 e",
+        "sessions_per_day": "0.15 + 1.2 e^1.5",
+        "events_per_session": "1.0 + 2.0 e",
         "churn_hazard": "clip((0.004 + 0.035 (1-e)^3) * 3[pinterest & mobile & e<0.35] * 0.5[sociability>0.6] "
                         "* 1.5[twitter], 0.001, 0.25)",
         "conversion_hazard": "clip(0.004 (1 + 5 e^2)(1.5 - s) * 4[reddit & favourite in (japanese, french) & s<0.45] "
@@ -613,56 +651,75 @@ class _Rows:
 
 
 def _user_fragments(model: _Model, p: dict, n: int) -> pl.Series:
-    """Per (user, kind) the identity + device + super-property fragment, flattened as u * 5 + kind."""
+    """Per (user, kind) the identity + device + super-property fragment, flattened as kind * total + u.
+
+    Built column-wise in polars. Every value comes from a fixed vocabulary or is hex/digits, so no JSON escaping
+    is needed (checked by _check_vocabularies)."""
     total = len(p["platform"])
-    out: list[str] = []
     pp = model.name == "powerplay"
-    lib = {"Android": "android", "iOS": "iphone", "web": "web"}
-    versions = ["5.12.0", "5.13.1", "5.14.2", "5.14.3"] if pp else ["3.2.0", "3.3.1"]
-    browsers = ["Chrome", "Chrome", "Chrome", "Edge", "Safari", "Firefox"]
-    for i in range(total):
-        plat = p["platform"][i]
-        dev = p["device_id"][i]
-        anon = p["anon_distinct_id"][i]
-        uid = p["user_id"][i]
-        merge = int(p["id_merge_code"][i])
-        ch = p["channel"][i]
-        h = int(dev[:8], 16)
-        devp = (f',"$os":{_j(p["os"][i])},"$city":{_j(p["city"][i])},"$region":{_j(p["region"][i])},'
-                f'"mp_country_code":"{"IN" if pp else "US"}","mp_lib":"{lib[plat]}"')
-        if plat == "web":
-            dom = _PP_DOMAINS[ch] if pp else _FD_DOMAINS[ch]
-            devp += f',"$browser":"{browsers[h % len(browsers)]}","$initial_referring_domain":{_j(dom)}'
-        else:
-            devp += f',"$app_version_string":"{versions[h % len(versions)]}"'
-        if ch == "direct":
-            utm = ""
-        else:
-            medium = "referral" if ch == "referral" else ("cpc" if ch in ("google", "facebook") else "social")
-            utm = f',"utm_source":{_j(ch)},"utm_medium":"{medium}","utm_campaign":{_j(p["campaign"][i])}'
-        sup = ""
-        if pp:
-            sup = (f',"company_size":{int(p["company_size"][i])},"role":{_j(p["role"][i])},'
-                   f'"project_type":{_j(p["project_type"][i])}')
-        mobile = plat != "web"
-        if merge == 0:
-            k_anon = f'"distinct_id":{_j(anon)},"$device_id":"{dev}"' + devp + utm
-        else:
-            k_anon = f'"distinct_id":{_j(anon)}' + devp + utm
-        if i >= n:
-            out.extend([k_anon, "", "", "", ""])
-            continue
-        if merge == 0:
-            k_sign = f'"distinct_id":"{uid}","$device_id":"{dev}","$user_id":"{uid}"' + devp + sup + utm
-            k_ident = f'"distinct_id":"{uid}","$user_id":"{uid}"' + (f',"$device_id":"{dev}"' if mobile else "") \
-                + devp + sup
-        else:
-            k_sign = f'"distinct_id":"{uid}"' + devp + sup + utm
-            k_ident = f'"distinct_id":"{uid}"' + devp + sup
-        k_identify = f'"distinct_id":"{uid}","$anon_distinct_id":{_j(anon)},"$identified_id":"{uid}"' + devp
-        k_alias = f'"distinct_id":{_j(anon)},"alias":"{uid}"' + devp
-        out.extend([k_anon, k_sign, k_ident, k_identify, k_alias])
-    return pl.Series("uf", out, dtype=pl.String)
+    plat = p["platform_code"]
+    h = np.array([int(d[:8], 16) for d in p["device_id"]], dtype=np.int64)
+    versions = np.array(["5.12.0", "5.13.1", "5.14.2", "5.14.3"] if pp else ["3.2.0", "3.3.1"])
+    browsers = np.array(["Chrome", "Chrome", "Chrome", "Edge", "Safari", "Firefox"])
+    domains = _PP_DOMAINS if pp else _FD_DOMAINS
+    ch = p["channel"].astype(str)
+    medium = np.where(ch == "referral", "referral", np.where(np.isin(ch, ["google", "facebook"]), "cpc", "social"))
+    cols = pl.DataFrame({
+        "anon": p["anon_distinct_id"].astype(str), "dev": p["device_id"].astype(str), "uid": p["user_id"].astype(str),
+        "merge": p["id_merge_code"].astype(np.int64), "web": plat == 2, "user": np.arange(total) < n,
+        "os": p["os"].astype(str), "city": p["city"].astype(str), "region": p["region"].astype(str),
+        "lib": np.array(["android", "iphone", "web"])[plat], "ver": versions[h % len(versions)],
+        "browser": browsers[h % len(browsers)], "domain": np.array([domains[c] for c in ch]),
+        "ch": ch, "medium": medium, "campaign": p["campaign"].astype(str),
+        "sup": (np.char.add(np.char.add(np.char.add(np.char.add(np.char.add(
+            ',"company_size":', p["company_size"].astype(str)), ',"role":"'), p["role"].astype(str)),
+            '","project_type":"'), p["project_type"].astype(str)) if pp else np.full(total, '"'))
+        ,
+    })
+    c = pl.col
+    lit = pl.lit
+    q = lit('"')
+    devp = pl.concat_str([
+        lit(',"$os":"'), c("os"), lit('","$city":"'), c("city"), lit('","$region":"'), c("region"),
+        lit(f'","mp_country_code":"{"IN" if pp else "US"}","mp_lib":"'), c("lib"), q,
+        pl.when(c("web")).then(pl.concat_str([lit(',"$browser":"'), c("browser"),
+                                               lit('","$initial_referring_domain":"'), c("domain"), q]))
+        .otherwise(pl.concat_str([lit(',"$app_version_string":"'), c("ver"), q])),
+    ])
+    utm = pl.when(c("ch") == "direct").then(lit("")).otherwise(pl.concat_str([
+        lit(',"utm_source":"'), c("ch"), lit('","utm_medium":"'), c("medium"), lit('","utm_campaign":"'),
+        c("campaign"), q]))
+    sup = pl.concat_str([c("sup"), q]) if pp else lit("")
+    simplified = c("merge") == 0
+    did_anon = pl.concat_str([lit('"distinct_id":"'), c("anon"), q])
+    did_user = pl.concat_str([lit('"distinct_id":"'), c("uid"), q])
+    k_anon = pl.concat_str([did_anon, pl.when(simplified).then(pl.concat_str([lit(',"$device_id":"'), c("dev"), q]))
+                            .otherwise(lit("")), devp, utm])
+    k_sign = pl.concat_str([did_user, pl.when(simplified).then(pl.concat_str([
+        lit(',"$device_id":"'), c("dev"), lit('","$user_id":"'), c("uid"), q])).otherwise(lit("")), devp, sup, utm])
+    k_ident = pl.concat_str([did_user, pl.when(simplified).then(pl.concat_str([
+        lit(',"$user_id":"'), c("uid"), q, pl.when(c("web")).then(lit(""))
+        .otherwise(pl.concat_str([lit(',"$device_id":"'), c("dev"), q]))])).otherwise(lit("")), devp, sup])
+    k_identify = pl.concat_str([did_user, lit(',"$anon_distinct_id":"'), c("anon"), lit('","$identified_id":"'),
+                                c("uid"), q, devp])
+    k_alias = pl.concat_str([did_anon, lit(',"alias":"'), c("uid"), q, devp])
+    frags = cols.select(
+        k_anon.alias("k0"),
+        pl.when(c("user")).then(k_sign).otherwise(lit("")).alias("k1"),
+        pl.when(c("user")).then(k_ident).otherwise(lit("")).alias("k2"),
+        pl.when(c("user") & (c("merge") == 1)).then(k_identify).otherwise(lit("")).alias("k3"),
+        pl.when(c("user") & (c("merge") == 2)).then(k_alias).otherwise(lit("")).alias("k4"),
+    )
+    return pl.concat([frags[f"k{k}"] for k in range(_N_KINDS)]).rechunk().alias("uf")
+
+
+def _check_vocabularies() -> None:
+    words = [*_PP_CHANNELS, *_PP_CAMPAIGNS.values(), *_PP_DOMAINS.values(), *_PP_ROLES, *_PP_PROJECT_TYPES,
+             *_FD_CHANNELS, *[c for v in _FD_CAMPAIGNS.values() for c in v], *_FD_DOMAINS.values(), *CUISINES,
+             *[c[0] for c in _IN_CITIES + _US_CITIES], *[c[1] for c in _IN_CITIES + _US_CITIES]]
+    bad = [w for w in words if json.dumps(w) != f'"{w}"']
+    if bad:  # pragma: no cover - guards future edits of the vocabularies
+        raise AssertionError(f"vocabulary values need JSON escaping: {bad}")
 
 
 def _event_fragment_table(model: _Model):
@@ -681,6 +738,13 @@ def _event_fragment_table(model: _Model):
         for m in range(_N_MEALS):
             table.append(f',"cuisine":"{cu}","meal_id":{(ci + 1) * 1000 + m + 1}')
     return pl.Series("ef", table, dtype=pl.String), offset, count, cuisine_off
+
+
+def _lines_bytes(lines: pl.Series) -> bytes:
+    """The lines joined with newlines (and a final newline), as UTF-8 bytes, without a Python list."""
+    buf = io.BytesIO()
+    lines.to_frame("line").write_csv(buf, include_header=False, quote_style="never", line_terminator="\n")
+    return buf.getvalue()
 
 
 def _file_writer(path: Path, data: bytes, compress: bool) -> int:
@@ -780,13 +844,12 @@ def generate_demo(spec: DemoSpec, out_dir: Path) -> DemoSummary:
     visits[visits >= days] = -1
 
     # lookups for formatting
+    _check_vocabularies()
     uf_series = _user_fragments(model, p, n)
     ef_series, frag_off, frag_cnt, cuisine_off = _event_fragment_table(model)
     head = pl.Series("h", [f'{{"event":{_j(e)},"properties":{{"time":' for e in model.events], dtype=pl.String)
-    mix_pre_cum = np.cumsum(model.mix_pre, axis=1)
-    mix_post_cum = np.cumsum(model.mix_post, axis=1)
+    mix_pre_cum, mix_post_cum = _user_mixes(model, p, n)
     act_codes = np.array([model.code(a) for a in model.activity], dtype=np.int64)
-    group = np.asarray(p["group"], dtype=np.int64)
     plat_code = np.asarray(p["platform_code"], dtype=np.int64)
     fav = np.asarray(p.get("fav_code", np.zeros(total, dtype=np.int64)), dtype=np.int64)
     cuisine_ev = np.zeros(len(model.events), dtype=bool)
@@ -827,295 +890,298 @@ def generate_demo(spec: DemoSpec, out_dir: Path) -> DemoSummary:
         hr = rng_sim.choice(24, size=len(users), p=model.hour_weights)
         return (hr + rng_sim.random(len(users))) * (day_len[d] / 24.0)
 
-    for d in range(days):
-        dl = day_len[d]
-        # ---- 1-2: transitions (fixed-size draws keep the stream independent of formatting)
-        u_ab, u_cancel, u_exit, u_conv, u_goal = rng_sim.random((5, n))
-        in_a = state == 1
-        to_b = in_a & (u_ab < par["churn_hazard"])
-        cancel_now = to_b & converted & ~cancelled & (u_cancel < cancel_p)
-        cancelled |= cancel_now
-        age[(state == 2)] += 1
-        state[to_b] = 2
-        age[to_b] = 0
-        fade_day[to_b] = d
-        die = (state == 2) & (u_exit < q_exit)
-        state[die] = 3
-        churn_day[die] = d
-        new = (state == 0) & (signup_day == d)
-        state[new] = 1
-        alive = (state == 1) | (state == 2)
-        fading = state == 2
-        m = np.where(fading, FADE_OUTCOME_FACTOR, 1.0)
-        # ---- 3: outcomes
-        conv_now = alive & ~converted & (u_conv < par["conversion_hazard"] * m)
-        lam_p = np.where(alive & converted & ~cancelled, par["purchase_rate"] * m, 0.0)
-        n_purch = rng_sim.poisson(lam_p)
-        goal_now = alive & ~goal & (u_goal < par["goal_hazard"] * m)
-        cancel_emit = cancel_now & alive
-        rate = par["sessions_per_day"] * wday_f[d] * np.where(fading, FADE_ACTIVITY_DECAY ** (age + 1), 1.0)
-        rate = rate * np.where(new, (dl - signup_sec) / dl, 1.0) * alive
-        n_sess = rng_sim.poisson(rate)
-        need = (conv_now | (n_purch > 0) | goal_now | cancel_emit) & (n_sess == 0) & ~new
-        n_sess[need] = 1
+    try:
+        for d in range(days):
+            dl = day_len[d]
+            # ---- 1-2: transitions (fixed-size draws keep the stream independent of formatting)
+            u_ab, u_cancel, u_exit, u_conv, u_goal = rng_sim.random((5, n))
+            in_a = state == 1
+            to_b = in_a & (u_ab < par["churn_hazard"])
+            cancel_now = to_b & converted & ~cancelled & (u_cancel < cancel_p)
+            cancelled |= cancel_now
+            age[(state == 2)] += 1
+            state[to_b] = 2
+            age[to_b] = 0
+            fade_day[to_b] = d
+            die = (state == 2) & (u_exit < q_exit)
+            state[die] = 3
+            churn_day[die] = d
+            new = (state == 0) & (signup_day == d)
+            state[new] = 1
+            alive = (state == 1) | (state == 2)
+            fading = state == 2
+            m = np.where(fading, FADE_OUTCOME_FACTOR, 1.0)
+            # ---- 3: outcomes
+            conv_now = alive & ~converted & (u_conv < par["conversion_hazard"] * m)
+            lam_p = np.where(alive & converted & ~cancelled, par["purchase_rate"] * m, 0.0)
+            n_purch = rng_sim.poisson(lam_p)
+            goal_now = alive & ~goal & (u_goal < par["goal_hazard"] * m)
+            cancel_emit = cancel_now & alive
+            rate = par["sessions_per_day"] * wday_f[d] * np.where(fading, FADE_ACTIVITY_DECAY ** (age + 1), 1.0)
+            rate = rate * np.where(new, (dl - signup_sec) / dl, 1.0) * alive
+            n_sess = rng_sim.poisson(rate)
+            need = (conv_now | (n_purch > 0) | goal_now | cancel_emit) & (n_sess == 0) & ~new
+            n_sess[need] = 1
 
-        rows = _Rows()
-        al = np.flatnonzero(alive)
-        cnt = n_sess[al] + new[al]
-        first_sess = np.cumsum(cnt) - cnt
-        sess_u = np.repeat(al, cnt)
-        pos = _seg_arange(cnt)
-        is_su = (pos == 0) & new[sess_u]
-        start = start_sessions(sess_u, d)
-        sus = signup_sec[sess_u].astype(np.float64)
-        after = sus + 60 + rng_sim.random(len(sess_u)) * np.maximum(dl - sus - 60, 1)
-        start = np.where(new[sess_u], after, start)
-        start[is_su] = sus[is_su]
-        n_follow = rng_sim.poisson(par["events_per_session"][sess_u])
-        size = 1 + n_follow
-        e_u = np.repeat(sess_u, size)
-        e_pos = _seg_arange(size)
-        gaps = rng_sim.exponential(50.0, len(e_u))
-        gaps[e_pos == 0] = 0.0
-        cs = np.cumsum(gaps)
-        cs -= np.repeat(cs[np.cumsum(size) - size], size) if len(size) else 0
-        e_sec = np.repeat(start, size) + cs + (np.repeat(is_su, size) & (e_pos > 0)) * 1.0
-        e_first = e_pos == 0
-        e_su = np.repeat(is_su, size)
-        ev = np.empty(len(e_u), dtype=np.int64)
-        # opening events by platform
-        opening = np.flatnonzero(e_first & ~e_su)
-        for pc in (0, 1, 2):
-            sel = opening[plat_code[e_u[opening]] == pc]
-            ev[sel] = _pick(rng_sim, len(sel), model.start_events[pc], model)
-        ev[e_first & e_su] = ev_sign
-        # activity events from the user's mix (before / after the goal)
-        follow = np.flatnonzero(~e_first)
-        fu = e_u[follow]
-        cum = np.where(goal[fu][:, None], mix_post_cum[group[fu]], mix_pre_cum[group[fu]])
-        r = rng_sim.random(len(follow))
-        ev[follow] = act_codes[np.minimum((r[:, None] > cum).sum(1), len(act_codes) - 1)]
-        kind = np.where(e_first & e_su, _KIND_SIGNUP, _KIND_IDENT)
-        rows.add(e_u, kind, ev, e_sec, ~(e_first & e_su))
+            rows = _Rows()
+            al = np.flatnonzero(alive)
+            cnt = n_sess[al] + new[al]
+            first_sess = np.cumsum(cnt) - cnt
+            sess_u = np.repeat(al, cnt)
+            pos = _seg_arange(cnt)
+            is_su = (pos == 0) & new[sess_u]
+            start = start_sessions(sess_u, d)
+            sus = signup_sec[sess_u].astype(np.float64)
+            after = sus + 60 + rng_sim.random(len(sess_u)) * np.maximum(dl - sus - 60, 1)
+            start = np.where(new[sess_u], after, start)
+            start[is_su] = sus[is_su]
+            n_follow = rng_sim.poisson(par["events_per_session"][sess_u])
+            size = 1 + n_follow
+            e_u = np.repeat(sess_u, size)
+            e_pos = _seg_arange(size)
+            gaps = rng_sim.exponential(50.0, len(e_u))
+            gaps[e_pos == 0] = 0.0
+            cs = np.cumsum(gaps)
+            cs -= np.repeat(cs[np.cumsum(size) - size], size) if len(size) else 0
+            e_sec = np.repeat(start, size) + cs + (np.repeat(is_su, size) & (e_pos > 0)) * 1.0
+            e_first = e_pos == 0
+            e_su = np.repeat(is_su, size)
+            ev = np.empty(len(e_u), dtype=np.int64)
+            # opening events by platform
+            opening = np.flatnonzero(e_first & ~e_su)
+            for pc in (0, 1, 2):
+                sel = opening[plat_code[e_u[opening]] == pc]
+                ev[sel] = _pick(rng_sim, len(sel), model.start_events[pc], model)
+            ev[e_first & e_su] = ev_sign
+            # activity events from the user's mix (before / after the goal)
+            follow = np.flatnonzero(~e_first)
+            fu = e_u[follow]
+            cum = np.where(goal[fu][:, None], mix_post_cum[fu], mix_pre_cum[fu])
+            r = rng_sim.random(len(follow))
+            ev[follow] = act_codes[np.minimum((r[:, None] > cum).sum(1), len(act_codes) - 1)]
+            kind = np.where(e_first & e_su, _KIND_SIGNUP, _KIND_IDENT)
+            rows.add(e_u, kind, ev, e_sec, ~(e_first & e_su))
 
-        # sign-up extras: identity events of legacy users, anonymous events just before signing up
-        su_u = np.flatnonzero(new)
-        leg = su_u[id_merge[su_u] > 0]
-        rows.add(leg, np.where(id_merge[leg] == 2, _KIND_ALIAS, _KIND_IDENTIFY),
-                 np.where(id_merge[leg] == 2, ev_alias, ev_identify), signup_sec[leg] - 1, False)
-        k_pre = 1 + rng_sim.poisson(1.2, len(su_u))
-        pre_u = np.repeat(su_u, k_pre)
-        pre_pos = _seg_arange(k_pre)
-        g = rng_sim.exponential(45.0, len(pre_u)) + 5
-        cg = np.cumsum(g)
-        cg -= np.repeat(cg[np.cumsum(k_pre) - k_pre], k_pre) - np.repeat(g[np.cumsum(k_pre) - k_pre], k_pre)
-        pre_sec = np.maximum(signup_sec[pre_u] - 2 - cg, 0)
-        pre_ev = _pick(rng_sim, len(pre_u), model.anon_events, model)
-        last = pre_pos == np.repeat(k_pre - 1, k_pre)  # the earliest anonymous event opens the session
-        for pc in (0, 1, 2):
-            sel = np.flatnonzero(last & (plat_code[pre_u] == pc))
-            pre_ev[sel] = _pick(rng_sim, len(sel), model.start_events[pc], model)
-        rows.add(pre_u, _KIND_ANON, pre_ev, pre_sec, True)
+            # sign-up extras: identity events of legacy users, anonymous events just before signing up
+            su_u = np.flatnonzero(new)
+            leg = su_u[id_merge[su_u] > 0]
+            rows.add(leg, np.where(id_merge[leg] == 2, _KIND_ALIAS, _KIND_IDENTIFY),
+                     np.where(id_merge[leg] == 2, ev_alias, ev_identify), signup_sec[leg] - 1, False)
+            k_pre = 1 + rng_sim.poisson(1.2, len(su_u))
+            pre_u = np.repeat(su_u, k_pre)
+            pre_pos = _seg_arange(k_pre)
+            g = rng_sim.exponential(45.0, len(pre_u)) + 5
+            cg = np.cumsum(g)
+            cg -= np.repeat(cg[np.cumsum(k_pre) - k_pre], k_pre) - np.repeat(g[np.cumsum(k_pre) - k_pre], k_pre)
+            pre_sec = np.maximum(signup_sec[pre_u] - 2 - cg, 0)
+            pre_ev = _pick(rng_sim, len(pre_u), model.anon_events, model)
+            last = pre_pos == np.repeat(k_pre - 1, k_pre)  # the earliest anonymous event opens the session
+            for pc in (0, 1, 2):
+                sel = np.flatnonzero(last & (plat_code[pre_u] == pc))
+                pre_ev[sel] = _pick(rng_sim, len(sel), model.start_events[pc], model)
+            rows.add(pre_u, _KIND_ANON, pre_ev, pre_sec, True)
 
-        # anonymous visits (future users, and visitors who never sign up)
-        vis = visits == d
-        vis_n = vis.sum(1)
-        vu = np.repeat(np.flatnonzero(vis_n), vis_n[vis_n > 0])
-        k_v = 1 + rng_sim.poisson(1.5, len(vu))
-        v_start = start_sessions(vu, d)
-        v_u = np.repeat(vu, k_v)
-        v_pos = _seg_arange(k_v)
-        vg = rng_sim.exponential(50.0, len(v_u))
-        vg[v_pos == 0] = 0
-        vcs = np.cumsum(vg)
-        vcs -= np.repeat(vcs[np.cumsum(k_v) - k_v], k_v) if len(k_v) else 0
-        v_ev = _pick(rng_sim, len(v_u), model.anon_events, model)
-        for pc in (0, 1, 2):
-            sel = np.flatnonzero((v_pos == 0) & (plat_code[v_u] == pc))
-            v_ev[sel] = _pick(rng_sim, len(sel), model.start_events[pc], model)
-        rows.add(v_u, _KIND_ANON, v_ev, np.repeat(v_start, k_v) + vcs, True)
+            # anonymous visits (future users, and visitors who never sign up)
+            vis = visits == d
+            vis_n = vis.sum(1)
+            vu = np.repeat(np.flatnonzero(vis_n), vis_n[vis_n > 0])
+            k_v = 1 + rng_sim.poisson(1.5, len(vu))
+            v_start = start_sessions(vu, d)
+            v_u = np.repeat(vu, k_v)
+            v_pos = _seg_arange(k_v)
+            vg = rng_sim.exponential(50.0, len(v_u))
+            vg[v_pos == 0] = 0
+            vcs = np.cumsum(vg)
+            vcs -= np.repeat(vcs[np.cumsum(k_v) - k_v], k_v) if len(k_v) else 0
+            v_ev = _pick(rng_sim, len(v_u), model.anon_events, model)
+            for pc in (0, 1, 2):
+                sel = np.flatnonzero((v_pos == 0) & (plat_code[v_u] == pc))
+                v_ev[sel] = _pick(rng_sim, len(sel), model.start_events[pc], model)
+            rows.add(v_u, _KIND_ANON, v_ev, np.repeat(v_start, k_v) + vcs, True)
 
-        # outcome events, each inside a random session of the user that day
-        pos_map = np.full(n, -1, dtype=np.int64)
-        pos_map[al] = np.arange(len(al))
+            # outcome events, each inside a random session of the user that day
+            pos_map = np.full(n, -1, dtype=np.int64)
+            pos_map[al] = np.arange(len(al))
 
-        def place(users: np.ndarray) -> np.ndarray:
-            pm = pos_map[users]
-            sidx = first_sess[pm] + np.floor(rng_sim.random(len(users)) * cnt[pm]).astype(np.int64)
-            return start[sidx] + 5 + rng_sim.exponential(150.0, len(users))
+            def place(users: np.ndarray) -> np.ndarray:
+                pm = pos_map[users]
+                sidx = first_sess[pm] + np.floor(rng_sim.random(len(users)) * cnt[pm]).astype(np.int64)
+                return start[sidx] + 5 + rng_sim.exponential(150.0, len(users))
 
-        def amounts(users: np.ndarray) -> np.ndarray:
-            x = mov[users] * np.exp(rng_sim.normal(-sigma ** 2 / 2, sigma, len(users)))
-            return np.maximum(np.round(x * 100), 300).astype(np.int64) if cents else \
-                np.maximum(np.round(x), 199).astype(np.int64)
+            def amounts(users: np.ndarray) -> np.ndarray:
+                x = mov[users] * np.exp(rng_sim.normal(-sigma ** 2 / 2, sigma, len(users)))
+                return np.maximum(np.round(x * 100), 300).astype(np.int64) if cents else \
+                    np.maximum(np.round(x), 199).astype(np.int64)
 
-        cu = np.flatnonzero(conv_now)
-        c_sec = np.minimum(place(cu), dl - 1)
-        conv_t[cu] = midnights[d] + np.floor(c_sec).astype(np.int64)
-        rows.add(cu, _KIND_IDENT, ev_conv, c_sec, False, amounts(cu))
-        pu = np.repeat(np.flatnonzero(n_purch), n_purch[n_purch > 0])
-        rows.add(pu, _KIND_IDENT, ev_conv, place(pu), False, amounts(pu))
-        gu = np.flatnonzero(goal_now)
-        g_sec = np.minimum(place(gu), dl - 1)
-        goal_t[gu] = midnights[d] + np.floor(g_sec).astype(np.int64)
-        rows.add(gu, _KIND_IDENT, ev_goal, g_sec, False)
-        if ev_cancel >= 0:
-            xu = np.flatnonzero(cancel_emit)
-            x_sec = np.minimum(place(xu), dl - 1)
-            cancel_t[xu] = midnights[d] + np.floor(x_sec).astype(np.int64)
-            rows.add(xu, _KIND_IDENT, ev_cancel, x_sec, False)
-        converted |= conv_now
-        goal |= goal_now
+            cu = np.flatnonzero(conv_now)
+            c_sec = np.minimum(place(cu), dl - 1)
+            conv_t[cu] = midnights[d] + np.floor(c_sec).astype(np.int64)
+            rows.add(cu, _KIND_IDENT, ev_conv, c_sec, False, amounts(cu))
+            pu = np.repeat(np.flatnonzero(n_purch), n_purch[n_purch > 0])
+            rows.add(pu, _KIND_IDENT, ev_conv, place(pu), False, amounts(pu))
+            gu = np.flatnonzero(goal_now)
+            g_sec = np.minimum(place(gu), dl - 1)
+            goal_t[gu] = midnights[d] + np.floor(g_sec).astype(np.int64)
+            rows.add(gu, _KIND_IDENT, ev_goal, g_sec, False)
+            if ev_cancel >= 0:
+                xu = np.flatnonzero(cancel_emit)
+                x_sec = np.minimum(place(xu), dl - 1)
+                cancel_t[xu] = midnights[d] + np.floor(x_sec).astype(np.int64)
+                rows.add(xu, _KIND_IDENT, ev_cancel, x_sec, False)
+            converted |= conv_now
+            goal |= goal_now
 
-        r_u, r_kind, r_ev, r_sec, r_act, r_amt = rows.arrays()
-        r_sec = np.clip(np.floor(r_sec), 0, dl - 1).astype(np.int64)
-        # event-property fragments (cosmetic variants; simulation stream)
-        nr = len(r_u)
-        fr = rng_sim.random((3, nr)) if nr else np.zeros((3, 0))
-        frag = np.where(frag_cnt[r_ev] > 0, frag_off[r_ev] + np.floor(fr[0] * frag_cnt[r_ev]).astype(np.int64), 0)
-        if model.cuisine_events:
-            cz = np.where(fr[1] < 0.55, fav[r_u], np.floor(fr[2] * 7).astype(np.int64) % 7)
-            meal = np.floor((fr[2] * 7 % 1) * _N_MEALS).astype(np.int64)
-            frag = np.where(cuisine_ev[r_ev], cuisine_off + cz * _N_MEALS + meal, frag)
-        if model.name == "powerplay":
-            plan = np.where(r_amt < 3000, 0, np.where(r_amt < 15000, 1, 2))
-            frag = np.where(r_ev == ev_conv, frag_off[ev_conv] + plan, frag)
+            r_u, r_kind, r_ev, r_sec, r_act, r_amt = rows.arrays()
+            r_sec = np.clip(np.floor(r_sec), 0, dl - 1).astype(np.int64)
+            # event-property fragments (cosmetic variants; simulation stream)
+            nr = len(r_u)
+            fr = rng_sim.random((3, nr)) if nr else np.zeros((3, 0))
+            frag = np.where(frag_cnt[r_ev] > 0, frag_off[r_ev] + np.floor(fr[0] * frag_cnt[r_ev]).astype(np.int64), 0)
+            if model.cuisine_events:
+                cz = np.where(fr[1] < 0.55, fav[r_u], np.floor(fr[2] * 7).astype(np.int64) % 7)
+                meal = np.floor((fr[2] * 7 % 1) * _N_MEALS).astype(np.int64)
+                frag = np.where(cuisine_ev[r_ev], cuisine_off + cz * _N_MEALS + meal, frag)
+            if model.name == "powerplay":
+                plan = np.where(r_amt < 3000, 0, np.where(r_amt < 15000, 1, 2))
+                frag = np.where(r_ev == ev_conv, frag_off[ev_conv] + plan, frag)
 
-        # behaviour change: thin (factor < 1) or add copies (factor > 1) of one activity event
-        if bc is not None and d >= bc_day:
-            hit = r_act & (r_ev == bc_code)
-            if bc.factor < 1:
-                drop = hit & (rng_bc.random(nr) >= bc.factor)
-                keep = ~drop
-                r_u, r_kind, r_ev, r_sec, r_act, r_amt, frag = (a[keep] for a in
-                                                               (r_u, r_kind, r_ev, r_sec, r_act, r_amt, frag))
-            elif bc.factor > 1:
-                extra = np.where(hit, rng_bc.poisson(bc.factor - 1, nr), 0)
-                idx = np.repeat(np.arange(nr), extra)
-                jit = np.minimum(r_sec[idx] + np.floor(rng_bc.random(len(idx)) * 300).astype(np.int64),
-                                 int(dl) - 1)
-                r_u, r_kind, r_ev, r_act, r_amt, frag = (np.concatenate([a, a[idx]]) for a in
-                                                         (r_u, r_kind, r_ev, r_act, r_amt, frag))
-                r_sec = np.concatenate([r_sec, jit])
-        nr = len(r_u)
-        counts["events"] += nr
+            # behaviour change: thin (factor < 1) or add copies (factor > 1) of one activity event
+            if bc is not None and d >= bc_day:
+                hit = r_act & (r_ev == bc_code)
+                if bc.factor < 1:
+                    drop = hit & (rng_bc.random(nr) >= bc.factor)
+                    keep = ~drop
+                    r_u, r_kind, r_ev, r_sec, r_act, r_amt, frag = (a[keep] for a in
+                                                                   (r_u, r_kind, r_ev, r_sec, r_act, r_amt, frag))
+                elif bc.factor > 1:
+                    extra = np.where(hit, rng_bc.poisson(bc.factor - 1, nr), 0)
+                    idx = np.repeat(np.arange(nr), extra)
+                    jit = np.minimum(r_sec[idx] + np.floor(rng_bc.random(len(idx)) * 300).astype(np.int64),
+                                     int(dl) - 1)
+                    r_u, r_kind, r_ev, r_act, r_amt, frag = (np.concatenate([a, a[idx]]) for a in
+                                                             (r_u, r_kind, r_ev, r_act, r_amt, frag))
+                    r_sec = np.concatenate([r_sec, jit])
+            nr = len(r_u)
+            counts["events"] += nr
 
-        # ---- formatting (formatting stream only)
-        t = midnights[d] + r_sec
-        ms = rng_fmt.integers(0, 1000, nr)
-        as_ms = rng_fmt.random(nr) < spec.ms_share
-        delay = 800 + np.floor(rng_fmt.exponential(4000.0, nr)).astype(np.int64)
-        offline = is_mobile[r_u] & (rng_fmt.random(nr) < 0.08)
-        delay = delay + np.where(offline, np.floor(rng_fmt.exponential(3 * 3600e3, nr)).astype(np.int64), 0)
-        ptime = t * 1000 + ms + delay
-        if spec.time_in_project_timezone:
-            o0, o1, tr = offsets[d]
-            tw = t + np.where(t < tr, o0, o1)
-        else:
-            tw = t
-        tstr = np.where(as_ms, tw * 1000 + ms, tw)
-        iid_hex = rng_fmt.bytes(8 * nr).hex().encode("ascii")
-        iid = pl.Series("iid", np.frombuffer(iid_hex, dtype="S16") if nr else np.zeros(0, dtype="S16")).cast(pl.String)
-
-        def assemble(sel: np.ndarray | slice, ptimes: np.ndarray) -> pl.Series:
-            amt = r_amt[sel]
-            if cents:
-                dyn = pl.DataFrame({"a": amt}).select(
-                    pl.when(pl.col("a") >= 0).then(pl.concat_str([
-                        pl.lit(f',"{model.amount_key}":'), (pl.col("a") // 100).cast(pl.String), pl.lit("."),
-                        (pl.col("a") % 100).cast(pl.String).str.zfill(2)])).otherwise(pl.lit(""))).to_series()
+            # ---- formatting (formatting stream only)
+            t = midnights[d] + r_sec
+            ms = rng_fmt.integers(0, 1000, nr)
+            as_ms = rng_fmt.random(nr) < spec.ms_share
+            delay = 800 + np.floor(rng_fmt.exponential(4000.0, nr)).astype(np.int64)
+            offline = is_mobile[r_u] & (rng_fmt.random(nr) < 0.08)
+            delay = delay + np.where(offline, np.floor(rng_fmt.exponential(3 * 3600e3, nr)).astype(np.int64), 0)
+            ptime = t * 1000 + ms + delay
+            if spec.time_in_project_timezone:
+                o0, o1, tr = offsets[d]
+                tw = t + np.where(t < tr, o0, o1)
             else:
-                dyn = pl.DataFrame({"a": amt}).select(
-                    pl.when(pl.col("a") >= 0).then(pl.concat_str([pl.lit(f',"{model.amount_key}":'),
-                                                                   pl.col("a").cast(pl.String)]))
-                    .otherwise(pl.lit(""))).to_series()
-            df = pl.DataFrame({
-                "h": head.gather(r_ev[sel]),
-                "t": tstr[sel],
-                "uf": uf_series.gather(r_u[sel] * _N_KINDS + r_kind[sel]),
-                "iid": iid.gather(np.arange(nr)[sel]),
-                "p": ptimes,
-                "ef": ef_series.gather(frag[sel]),
-                "dyn": dyn,
-            })
-            return df.select(pl.concat_str([
-                pl.col("h"), pl.col("t").cast(pl.String), pl.lit(","), pl.col("uf"), pl.lit(',"$insert_id":"'),
-                pl.col("iid"), pl.lit('","mp_processing_time_ms":'), pl.col("p").cast(pl.String), pl.col("ef"),
-                pl.col("dyn"), pl.lit("}}")]).alias("line")).to_series()
+                tw = t
+            tstr = np.where(as_ms, tw * 1000 + ms, tw)
+            iid_hex = rng_fmt.bytes(8 * nr).hex().encode("ascii")
+            iid_raw = np.frombuffer(iid_hex, dtype="S16") if nr else np.zeros(0, dtype="S16")
+            iid = pl.Series("iid", iid_raw).cast(pl.String)
 
-        lines = assemble(slice(None), ptime)
-        key = ptime.copy()
+            def assemble(sel: np.ndarray | slice, ptimes: np.ndarray) -> pl.Series:
+                amt = r_amt[sel]
+                if cents:
+                    dyn = pl.DataFrame({"a": amt}).select(
+                        pl.when(pl.col("a") >= 0).then(pl.concat_str([
+                            pl.lit(f',"{model.amount_key}":'), (pl.col("a") // 100).cast(pl.String), pl.lit("."),
+                            (pl.col("a") % 100).cast(pl.String).str.zfill(2)])).otherwise(pl.lit(""))).to_series()
+                else:
+                    dyn = pl.DataFrame({"a": amt}).select(
+                        pl.when(pl.col("a") >= 0).then(pl.concat_str([pl.lit(f',"{model.amount_key}":'),
+                                                                       pl.col("a").cast(pl.String)]))
+                        .otherwise(pl.lit(""))).to_series()
+                df = pl.DataFrame({
+                    "h": head.gather(r_ev[sel]),
+                    "t": tstr[sel],
+                    "uf": uf_series.gather(r_kind[sel] * total + r_u[sel]),
+                    "iid": iid.gather(np.arange(nr)[sel]),
+                    "p": ptimes,
+                    "ef": ef_series.gather(frag[sel]),
+                    "dyn": dyn,
+                })
+                return df.select(pl.concat_str([
+                    pl.col("h"), pl.col("t").cast(pl.String), pl.lit(","), pl.col("uf"), pl.lit(',"$insert_id":"'),
+                    pl.col("iid"), pl.lit('","mp_processing_time_ms":'), pl.col("p").cast(pl.String), pl.col("ef"),
+                    pl.col("dyn"), pl.lit("}}")]).alias("line")).to_series()
 
-        # duplicates
-        n_dup = int(rng_fmt.binomial(nr, spec.duplicate_share)) if nr else 0
-        dup_idx = np.sort(rng_fmt.choice(nr, size=n_dup, replace=False)) if n_dup else np.zeros(0, dtype=np.int64)
-        late = rng_fmt.random(n_dup) < LATE_DUPLICATE_SHARE if d < days - 1 else np.zeros(n_dup, dtype=bool)
-        in_day = dup_idx[~late]
-        late_idx = dup_idx[late]
-        extra_frames = [pl.DataFrame({"line": lines.gather(in_day),
-                                      "key": key[in_day] + 1 + np.floor(rng_fmt.exponential(60e3, len(in_day)))
-                                      .astype(np.int64)})]
-        new_carry = None
-        if len(late_idx):
-            lp = midnights[d + 1] * 1000 + np.floor(rng_fmt.random(len(late_idx)) * day_len[d + 1] * 1000
-                                                   ).astype(np.int64)
-            new_carry = pl.DataFrame({"line": assemble(late_idx, lp), "key": lp})
-        counts["duplicates"] += n_dup
-        counts["late_duplicates"] += len(late_idx)
+            lines = assemble(slice(None), ptime)
+            key = ptime.copy()
 
-        # malformed lines replace ordinary activity events that were not duplicated
-        n_bad = spec.malformed_per_day
-        if n_bad > 0 and nr:
-            ok = r_act.copy()
-            ok[dup_idx] = False
-            cand = np.flatnonzero(ok)
-            n_bad = min(n_bad, len(cand))
-            victims = np.sort(rng_fmt.choice(cand, size=n_bad, replace=False))
-            first_kind = int(rng_fmt.integers(0, len(MALFORMED_KINDS)))
-            olds = lines.gather(victims).to_list()
-            news = []
-            for j, old in enumerate(olds):
-                kd = MALFORMED_KINDS[(first_kind + j) % len(MALFORMED_KINDS)]
-                news.append(_corrupt(kd, old, rng_fmt))
-                malformed[kd] += 1
-            lines = lines.scatter(victims, pl.Series(news, dtype=pl.String))
-            counts["events"] -= n_bad
-        frame = pl.concat([pl.DataFrame({"line": lines, "key": key}), *extra_frames]
-                          + ([carry] if carry is not None else []))
-        carry = new_carry
-        frame = frame.with_row_index("r").sort(["key", "r"])
-        terminated = False
-        if layout == "export_api" and spec.malformed_per_day > 0:
-            terminated = (d == mid_day) or bool(rng_fmt.random() < 0.05)
-        else:
-            rng_fmt.random()
-        if terminated:
-            malformed["terminated_early"] += 1
+            # duplicates
+            n_dup = int(rng_fmt.binomial(nr, spec.duplicate_share)) if nr else 0
+            dup_idx = np.sort(rng_fmt.choice(nr, size=n_dup, replace=False)) if n_dup else np.zeros(0, dtype=np.int64)
+            late = rng_fmt.random(n_dup) < LATE_DUPLICATE_SHARE if d < days - 1 else np.zeros(n_dup, dtype=bool)
+            in_day = dup_idx[~late]
+            late_idx = dup_idx[late]
+            extra_frames = [pl.DataFrame({"line": lines.gather(in_day),
+                                          "key": key[in_day] + 1 + np.floor(rng_fmt.exponential(60e3, len(in_day)))
+                                          .astype(np.int64)})]
+            new_carry = None
+            if len(late_idx):
+                lp = midnights[d + 1] * 1000 + np.floor(rng_fmt.random(len(late_idx)) * day_len[d + 1] * 1000
+                                                       ).astype(np.int64)
+                lp = np.maximum(lp, ptime[late_idx] + 60_000)  # re-sent after the original arrived
+                new_carry = pl.DataFrame({"line": assemble(late_idx, lp), "key": lp})
+            counts["duplicates"] += n_dup
+            counts["late_duplicates"] += len(late_idx)
 
-        day = spec.start + timedelta(days=d)
-        if layout == "export_api":
-            all_lines = frame["line"].to_list()
-            text = "\n".join(all_lines) + ("\n" if all_lines else "") + ("terminated early\n" if terminated else "")
-            jobs = [(out_dir / f"{day.isoformat()}.jsonl.gz", text.encode("utf-8"), True)]
-        else:
-            n_parts = 3 + int(rng_fmt.random() < 0.5)
-            plain_last = bool(rng_fmt.random() < 0.2)
-            part = rng_fmt.integers(0, n_parts, frame.height)
-            folder = out_dir / spec.project_id / "mp_master_event" / f"{day:%Y}" / f"{day:%m}" / f"{day:%d}"
-            jobs = []
-            for k in range(n_parts):
-                bucket = frame["line"].filter(pl.Series(part == k)).to_list()
-                body = ("\n".join(bucket) + ("\n" if bucket else "")).encode("utf-8")
-                plain = plain_last and k == n_parts - 1
-                jobs.append((folder / f"part-{k:05d}.json{'' if plain else '.gz'}", body, not plain))
-        for path, data, comp in jobs:
-            pending.append(pool.submit(_file_writer, path, data, comp))
-            counts["files"] += 1
-        while len(pending) > 4:
+            # malformed lines replace ordinary activity events that were not duplicated
+            n_bad = spec.malformed_per_day
+            if n_bad > 0 and nr:
+                ok = r_act.copy()
+                ok[dup_idx] = False
+                cand = np.flatnonzero(ok)
+                n_bad = min(n_bad, len(cand))
+                victims = np.sort(rng_fmt.choice(cand, size=n_bad, replace=False))
+                first_kind = int(rng_fmt.integers(0, len(MALFORMED_KINDS)))
+                olds = lines.gather(victims).to_list()
+                news = []
+                for j, old in enumerate(olds):
+                    kd = MALFORMED_KINDS[(first_kind + j) % len(MALFORMED_KINDS)]
+                    news.append(_corrupt(kd, old, rng_fmt))
+                    malformed[kd] += 1
+                lines = lines.scatter(victims, pl.Series(news, dtype=pl.String))
+                counts["events"] -= n_bad
+            frame = pl.concat([pl.DataFrame({"line": lines, "key": key}), *extra_frames]
+                              + ([carry] if carry is not None else []))
+            carry = new_carry
+            frame = frame.with_row_index("r").sort(["key", "r"])
+            terminated = False
+            if layout == "export_api" and spec.malformed_per_day > 0:
+                terminated = (d == mid_day) or bool(rng_fmt.random() < 0.05)
+            else:
+                rng_fmt.random()
+            if terminated:
+                malformed["terminated_early"] += 1
+
+            day = spec.start + timedelta(days=d)
+            if layout == "export_api":
+                data = _lines_bytes(frame["line"]) + (b"terminated early\n" if terminated else b"")
+                jobs = [(out_dir / f"{day.isoformat()}.jsonl.gz", data, True)]
+            else:
+                n_parts = 3 + int(rng_fmt.random() < 0.5)
+                plain_last = bool(rng_fmt.random() < 0.2)
+                part = rng_fmt.integers(0, n_parts, frame.height)
+                folder = out_dir / spec.project_id / "mp_master_event" / f"{day:%Y}" / f"{day:%m}" / f"{day:%d}"
+                jobs = []
+                for k in range(n_parts):
+                    data = _lines_bytes(frame["line"].filter(pl.Series(part == k)))
+                    plain = plain_last and k == n_parts - 1
+                    jobs.append((folder / f"part-{k:05d}.json{'' if plain else '.gz'}", data, not plain))
+            for path, data, comp in jobs:
+                pending.append(pool.submit(_file_writer, path, data, comp))
+                counts["files"] += 1
+            del frame, lines
+            while len(pending) > 1:
+                pending.popleft().result()
+        while pending:
             pending.popleft().result()
-    while pending:
-        pending.popleft().result()
-    pool.shutdown()
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
 
     truth = _truth_frame(model, spec, p, par, n, q_exit, signup_t, signup_day, fade_day, churn_day, conv_t, goal_t,
                          cancel_t, midnights, tz)
@@ -1157,7 +1223,7 @@ def _truth_frame(model, spec, p, par, n, q_exit, signup_t, signup_day, fade_day,
         "signup_time": ts(signup_t),
         "signup_date": local_date_of_day(signup_day),
         "channel": pl.Series(p["channel"][:n].astype(str)),
-        "campaign": pl.Series(p["campaign"][:n].astype(str)),
+        "campaign": nullable(pl.Series(p["campaign"][:n].astype(str)), p["campaign"][:n].astype(str) != ""),
         "platform": pl.Series(p["platform"][:n].astype(str)),
         "os": pl.Series(p["os"][:n].astype(str)),
         "city": pl.Series(p["city"][:n].astype(str)),
@@ -1224,6 +1290,7 @@ def _truth_meta(model: _Model, spec: DemoSpec, summary: DemoSummary, truth: pl.D
             "columns": model.activity,
             "groups": "role (owner, site engineer, supervisor, purchase manager)" if spec.customer == "powerplay"
             else "platform (Android, iOS, web)",
+            "per_user_modifiers": MIX_MODIFIERS[spec.customer],
             "before_goal": np.round(model.mix_pre, 4).tolist(),
             "after_goal": np.round(model.mix_post, 4).tolist(),
         },
@@ -1258,13 +1325,17 @@ def _truth_meta(model: _Model, spec: DemoSpec, summary: DemoSummary, truth: pl.D
 
 
 # ------------------------------------------------------------------------------------------------ oracle
-def true_outcome_probability(truth: pl.DataFrame, kind: str, as_of: date, horizon_days: int) -> pl.DataFrame:
+def true_outcome_probability(truth: pl.DataFrame, kind: str, as_of: date, horizon_days: int, *,
+                             hidden_state: bool = True) -> pl.DataFrame:
     """The true probability of an outcome in days as_of+1 .. as_of+horizon_days, given the hidden state at the
     end of local day as_of (see the module docstring).
 
     kind "churn" | "conversion" | "goal" -> (user_id, probability) for the users at risk (alive; not yet
     converted / goal not yet reached); kind "ltv" -> (user_id, expected_revenue) for every user signed up by
-    as_of (0.0 for users already churned).
+    as_of (0.0 for users already churned). Rows follow the truth's order.
+
+    ``hidden_state=False`` ignores the fading state (every alive user treated as engaged, state A): a weaker,
+    "traits only" reference that shows how much of the oracle's edge comes from knowing who is already fading.
     """
     if kind not in ("churn", "conversion", "goal", "ltv"):
         raise ValueError(f"kind must be churn, conversion, goal or ltv, got {kind!r}")
@@ -1290,7 +1361,7 @@ def true_outcome_probability(truth: pl.DataFrame, kind: str, as_of: date, horizo
 
     p, q, f = arr("churn_hazard"), arr("fade_exit_hazard"), arr("fade_outcome_factor")
     alive = df["alive"].to_numpy()
-    in_b = df["in_b"].to_numpy() & alive
+    in_b = df["in_b"].to_numpy() & alive & hidden_state
     in_a = alive & ~in_b
     if kind == "goal":
         hz = arr("goal_hazard")

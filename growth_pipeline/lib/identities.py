@@ -117,6 +117,10 @@ def resolve(edges: Iterable[Edge]) -> list[tuple]:
     return rows
 
 
+def ensure_identities_table(con: duckdb.DuckDBPyConnection) -> None:
+    run_sql(con, "identities_schema")
+
+
 def build_identities(con: duckdb.DuckDBPyConnection) -> dict:
     """Rebuild core.identities from raw.events; returns counts for the Dagster UI."""
     edges = con.execute(sql_text("identity_edges")).fetchall()
@@ -132,6 +136,7 @@ def build_identities(con: duckdb.DuckDBPyConnection) -> dict:
     try:
         con.execute("BEGIN TRANSACTION")
         try:
+            run_sql(con, "identities_schema")
             run_sql(con, "identities_replace")
             con.execute("COMMIT")
         except BaseException:

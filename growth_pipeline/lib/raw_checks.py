@@ -27,9 +27,11 @@ def day_checks(con: duckdb.DuckDBPyConnection, day: date, load: DayLoad,
     return [
         CheckOutcome("no_duplicate_keys", dup_keys == 0, {"duplicate_keys": dup_keys}),
         CheckOutcome("no_null_keys", null_keys == 0, {"rows_with_null_keys": null_keys}),
-        CheckOutcome("rejected_share_under_threshold", share <= settings.max_rejected_share,
+        CheckOutcome("rejected_share_under_threshold",
+                     share <= settings.max_rejected_share or load.rejected < settings.min_rejected_to_fail,
                      {"rejected": load.rejected, "lines": load.lines, "rejected_share": round(share, 6),
-                      "threshold": settings.max_rejected_share}),
+                      "threshold": settings.max_rejected_share,
+                      "min_rejected_to_fail": settings.min_rejected_to_fail}),
         CheckOutcome("day_not_empty", load.loaded > 0 or settings.allow_empty_days,
                      {"loaded": load.loaded, "allow_empty_days": settings.allow_empty_days}),
     ]

@@ -1,0 +1,376 @@
+"""Evaluation: metrics, calibration and charts (growth_pipeline.lib.metrics / calibration / charts)."""
+
+from __future__ import annotations
+
+import json
+import math
+import pickle
+
+import numpy as np
+import polars as pl
+import pytest
+from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_score
+
+from growth_pipeline.lib import charts
+from growth_pipeline.lib.calibration import Calibrator, choose_calibrator
+from growth_pipeline.lib.metrics import (
+    CLASSIFIER_KEYS, PRIMARY_METRIC, REGRESSION_KEYS, NotEnoughDataError, classifier_metrics, decile_mape,
+    expected_calibration_error, gains_table, normalized_gini, regression_metrics,
+)
+
+
+def calibrated_sample(rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Probabilities and labels drawn from them: perfectly calibrated, AUC ~0.76."""
+    p = rng.beta(1.5, 3.0, size=n)
+    return p, (rng.uniform(size=n) < p).astype(np.int64)
+
+
+def zero_inflated(rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Revenue where ~10% of users buy (lognormal spend) and a good model's expected-value predictions."""
+    x = rng.normal(size=n)
+    p_buy = 1 / (1 + np.exp(-(2 * x - 3)))
+    revenue = np.where(rng.uniform(size=n) < p_buy, rng.lognormal(3.0, 1.0, size=n), 0.0)
+    return revenue, p_buy * math.exp(3.5)  # E[revenue | x]
+
+
+def kaggle_gini(actual, pred) -> float:
+    """The competitions' reference implementation (sort by prediction desc, then by row index)."""
+    a = np.asarray(np.c_[actual, pred, np.arange(len(actual))], dtype=float)
+    a = a[np.lexsort((a[:, 2], -1 * a[:, 1]))]
+    total = a[:, 0].sum()
+    g = a[:, 0].cumsum().sum() / total - (len(actual) + 1) / 2.0
+    return g / len(actual)
+
+
+# ------------------------------------------------------------------------------------------------------ classifier
+
+def test_classifier_metrics_keys_and_primary_metric():
+    rng = np.random.default_rng(1)
+    p, y = calibrated_sample(rng, 2000)
+    m = classifier_metrics(y, p)
+    assert tuple(m) == CLASSIFIER_KEYS
+    assert m["n"] == 2000 and m["positive_rate"] == pytest.approx(y.mean())
+    assert all(isinstance(v, float) for k, v in m.items() if k != "n")
+    assert PRIMARY_METRIC == {"classifier": "roc_auc", "ltv": "normalized_gini"}
+    json.dumps(m)
+
+
+def test_auc_perfect_reversed_random_and_equal_to_sklearn():
+    rng = np.random.default_rng(2)
+    y = (rng.uniform(size=20000) < 0.2).astype(int)
+    noise = rng.uniform(size=len(y))
+    assert classifier_metrics(y, 0.1 + 0.8 * y)["roc_auc"] == 1.0
+    assert classifier_metrics(y, 0.9 - 0.8 * y)["roc_auc"] == 0.0
+    assert classifier_metrics(y, noise)["roc_auc"] == pytest.approx(0.5, abs=0.02)
+    p, yy = calibrated_sample(rng, 5000)
+    p = np.round(p, 2)  # with ties
+    m = classifier_metrics(pl.Series(yy), list(p))
+    assert m["roc_auc"] == pytest.approx(roc_auc_score(yy, p), abs=1e-12)
+    assert m["pr_auc"] == pytest.approx(average_precision_score(yy, p), abs=1e-12)
+    assert m["brier"] == pytest.approx(brier_score_loss(yy, p), abs=1e-12)
+
+
+def test_log_loss_is_clipped():
+    y = np.array([1, 0, 1, 0])
+    m = classifier_metrics(y, [0.0, 1.0, 1.0, 0.0])  # two certain mistakes
+    assert m["log_loss"] == pytest.approx(-0.5 * math.log(1e-6) - 0.5 * math.log1p(-1e-6))
+    m = classifier_metrics(y, [0.5] * 4)
+    assert m["log_loss"] == pytest.approx(math.log(2))
+
+
+@pytest.mark.parametrize("rate,expected", [(0.02, 10.0), (0.1, 10.0), (0.25, 4.0), (0.5, 2.0)])
+def test_top_decile_lift_of_perfect_model(rate, expected):
+    n = 10000
+    y = np.zeros(n, dtype=int)
+    y[: int(rate * n)] = 1
+    np.random.default_rng(3).shuffle(y)
+    m = classifier_metrics(y, np.where(y == 1, 0.9, 0.1))
+    assert m["top_decile_lift"] == pytest.approx(min(1 / rate, 10.0))
+
+
+def test_top_decile_lift_ties_are_broken_by_input_order():
+    y = np.r_[np.ones(10), np.zeros(90)]
+    # constant scores: the "top 10%" is the first 10 rows in input order
+    assert classifier_metrics(y, np.full(100, 0.3))["top_decile_lift"] == pytest.approx(10.0)
+    assert classifier_metrics(y[::-1], np.full(100, 0.3))["top_decile_lift"] == 0.0
+
+
+def test_lift_quality_perfect_random_reversed():
+    rng = np.random.default_rng(4)
+    y = (rng.uniform(size=50000) < 0.15).astype(int)
+    assert classifier_metrics(y, 0.2 + 0.6 * y)["lift_quality"] == pytest.approx(1.0)
+    assert abs(classifier_metrics(y, rng.uniform(size=len(y)))["lift_quality"]) < 0.1
+    assert classifier_metrics(y, 0.8 - 0.6 * y)["lift_quality"] == pytest.approx(-1.0)
+    p, yy = calibrated_sample(rng, 5000)
+    rev = classifier_metrics(yy, 1 - p)["lift_quality"]
+    assert rev < -0.3
+
+
+def test_lift_quality_is_accuracy_ratio_and_ignores_row_order_of_ties():
+    rng = np.random.default_rng(5)
+    p, y = calibrated_sample(rng, 4000)
+    for q in (p, np.round(p, 1)):
+        m = classifier_metrics(y, q)
+        assert m["lift_quality"] == pytest.approx(2 * m["roc_auc"] - 1, abs=1e-9)
+    ys = np.sort(y)[::-1]  # positives first in row order
+    assert classifier_metrics(ys, np.full(len(ys), 0.4))["lift_quality"] == pytest.approx(0.0, abs=1e-12)
+
+
+def test_ece_calibrated_vs_squashed():
+    rng = np.random.default_rng(6)
+    p, y = calibrated_sample(rng, 50000)
+    assert classifier_metrics(y, p)["ece"] < 0.01
+    squashed = 0.5 + 0.01 * (2 * p - 1)
+    assert classifier_metrics(y, squashed)["ece"] > 0.15
+
+
+def test_ece_by_hand():
+    # 10 equal-frequency bins of 2 users with the same p, one positive and one negative: mean y = 0.5 per bin
+    p = np.repeat(np.linspace(0.1, 0.9, 10), 2)
+    y = np.tile([1, 0], 10)
+    expected = np.mean(np.abs(np.linspace(0.1, 0.9, 10) - 0.5))
+    assert expected_calibration_error(y, p) == pytest.approx(expected)
+
+
+def test_single_class_and_bad_input_raise():
+    with pytest.raises(ValueError, match="only one class"):
+        classifier_metrics([1, 1, 1], [0.2, 0.5, 0.9])
+    with pytest.raises(NotEnoughDataError, match="only one class"):
+        classifier_metrics(np.zeros(50), np.linspace(0, 1, 50))
+    with pytest.raises(ValueError):
+        classifier_metrics([], [])
+    with pytest.raises(ValueError, match="only 0 and 1"):
+        classifier_metrics([0, 2, 1], [0.2, 0.5, 0.9])
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        classifier_metrics([0, 1], [0.2, 1.5])
+    with pytest.raises(ValueError, match="missing"):
+        classifier_metrics([0, 1, 1], [0.2, float("nan"), 0.9])
+    with pytest.raises(ValueError, match="length"):
+        classifier_metrics([0, 1, 1], [0.2, 0.9])
+
+
+# ------------------------------------------------------------------------------------------------------ regression
+
+def test_regression_metrics_keys():
+    rng = np.random.default_rng(7)
+    y, pred = zero_inflated(rng, 3000)
+    m = regression_metrics(y, pred)
+    assert tuple(m) == REGRESSION_KEYS
+    assert m["n"] == 3000
+    assert m["total_actual"] == pytest.approx(y.sum()) and m["total_predicted"] == pytest.approx(pred.sum())
+    assert m["total_ratio"] == pytest.approx(pred.sum() / y.sum())
+    assert m["rmse"] == pytest.approx(np.sqrt(np.mean((y - pred) ** 2)))
+
+
+def test_normalized_gini_perfect_constant_random():
+    rng = np.random.default_rng(8)
+    y, _ = zero_inflated(rng, 20000)
+    assert normalized_gini(y, y) == pytest.approx(1.0)
+    assert normalized_gini(y, 3 * y + 1) == pytest.approx(1.0)  # only the ordering counts
+    assert normalized_gini(y, np.full(len(y), 7.0)) == pytest.approx(0.0, abs=1e-12)
+    # constant predictions stay 0 even when the rows happen to be sorted by revenue
+    assert normalized_gini(np.sort(y)[::-1], np.zeros(len(y))) == pytest.approx(0.0, abs=1e-12)
+    assert abs(normalized_gini(y, rng.uniform(size=len(y)))) < 0.1
+    assert normalized_gini(y, -y) < -0.9
+
+
+def test_normalized_gini_matches_competition_formula_without_ties():
+    rng = np.random.default_rng(9)
+    y, pred = zero_inflated(rng, 2000)
+    pred = pred * rng.lognormal(0, 0.5, size=len(pred))  # no ties
+    expected = kaggle_gini(y, pred) / kaggle_gini(y, y)
+    assert normalized_gini(y, pred) == pytest.approx(expected, abs=1e-12)
+    # the classic small example
+    assert normalized_gini([1, 1, 0, 1], [0.86, 0.26, 0.52, 0.32]) == pytest.approx(-1 / 3)
+
+
+def test_normalized_gini_on_labels_equals_lift_quality():
+    rng = np.random.default_rng(10)
+    p, y = calibrated_sample(rng, 3000)
+    q = np.round(p, 1)
+    assert normalized_gini(y, q) == pytest.approx(classifier_metrics(y, q)["lift_quality"], abs=1e-9)
+
+
+def test_mae_rewards_predicting_zero_but_gini_does_not():
+    """Pinned: why MAE must never choose or promote an ltv model."""
+    rng = np.random.default_rng(11)
+    y, good = zero_inflated(rng, 20000)
+    assert (y == 0).mean() > 0.8
+    zeros = regression_metrics(y, np.zeros(len(y)))
+    model = regression_metrics(y, good)
+    assert zeros["mae"] < model["mae"]                 # MAE prefers "nobody will ever pay"
+    assert zeros["normalized_gini"] == 0.0             # which orders nobody
+    assert model["normalized_gini"] > 0.5              # the useful model orders users well
+    assert model["normalized_gini"] > zeros["normalized_gini"]
+    assert zeros["total_ratio"] == 0.0 and 0.7 < model["total_ratio"] < 1.3
+    assert math.isnan(zeros["spearman"]) and model["spearman"] > 0.2
+
+
+def test_decile_mape_and_total_ratio():
+    rng = np.random.default_rng(12)
+    y, _ = zero_inflated(rng, 5000)
+    assert decile_mape(y, y) == 0.0
+    assert regression_metrics(y, y)["decile_mape"] == 0.0
+    assert regression_metrics(y, 2 * y)["decile_mape"] == pytest.approx(1.0)
+    assert regression_metrics(y, 2 * y)["total_ratio"] == pytest.approx(2.0)
+    # by hand: deciles of 1 user each; the decile with no actual revenue is skipped
+    actual = np.array([10.0, 0, 5, 5, 0, 0, 0, 0, 0, 4])
+    pred = np.array([12.0, 9, 8, 7, 0, 0, 0, 0, 0, 0])  # the last user (actual 4) is in the last decile
+    expected = np.mean([2 / 10, 3 / 5, 2 / 5, 4 / 4])
+    assert decile_mape(actual, pred) == pytest.approx(expected)
+    m = regression_metrics(np.zeros(10), np.ones(10))
+    assert math.isnan(m["total_ratio"]) and math.isnan(m["decile_mape"]) and math.isnan(m["normalized_gini"])
+
+
+# ------------------------------------------------------------------------------------------------------ gains table
+
+def test_gains_table_binary():
+    rng = np.random.default_rng(13)
+    p, y = calibrated_sample(rng, 1005)
+    t = gains_table(y, p)
+    assert t.columns == ["decile", "users", "positives", "rate", "score_min", "score_max", "cum_users_share",
+                         "gains", "lift", "cum_lift"]
+    assert t.height == 10 and t["decile"].to_list() == list(range(1, 11))
+    assert t["users"].sum() == 1005 and t["users"].max() - t["users"].min() <= 1
+    assert t["positives"].sum() == y.sum()
+    assert t["gains"][-1] == pytest.approx(1.0) and t["cum_users_share"][-1] == pytest.approx(1.0)
+    assert t["cum_lift"][-1] == pytest.approx(1.0)
+    assert t["score_min"][0] >= t["score_max"][1]  # decile 1 = highest scores
+    assert t["lift"][0] == pytest.approx(classifier_metrics(y, p)["top_decile_lift"])
+    assert (t["users"] * t["lift"]).sum() == pytest.approx(1005)
+
+
+def test_gains_table_revenue_and_small_n():
+    rng = np.random.default_rng(14)
+    y, pred = zero_inflated(rng, 2000)
+    t = gains_table(y, pred, n_bins=5)
+    assert t.height == 5 and t["positives"].sum() == pytest.approx(y.sum())
+    assert t["gains"][-1] == pytest.approx(1.0)
+    small = gains_table([1, 0, 1], [0.9, 0.1, 0.5])
+    assert small.height == 3 and small["users"].to_list() == [1, 1, 1]
+    assert small["gains"].to_list() == pytest.approx([0.5, 1.0, 1.0])
+
+
+# ----------------------------------------------------------------------------------------------------- calibration
+
+def test_chooser_fixes_miscalibrated_but_well_ranked_probabilities():
+    rng = np.random.default_rng(20)
+    p_val, y_val = calibrated_sample(rng, 3000)
+    cal, report = choose_calibrator(p_val ** 3, y_val)
+    assert report["chosen"] in ("platt", "isotonic") and cal.method == report["chosen"]
+    assert report[report["chosen"]] < report["none"] * 0.995
+    p_test, y_test = calibrated_sample(rng, 20000)
+    raw = p_test ** 3
+    before = expected_calibration_error(y_test, raw)
+    after = expected_calibration_error(y_test, cal.transform(raw))
+    assert before > 0.15 and after < 0.03
+    assert classifier_metrics(y_test, cal.transform(raw))["roc_auc"] == pytest.approx(
+        classifier_metrics(y_test, raw)["roc_auc"], abs=0.005)
+    json.dumps(report)
+
+
+@pytest.mark.parametrize("seed", [21, 22])
+def test_chooser_keeps_calibrated_probabilities(seed):
+    p, y = calibrated_sample(np.random.default_rng(seed), 2000)
+    cal, report = choose_calibrator(p, y)
+    assert report["chosen"] == "none" and cal.method == "none"
+    assert set(report) >= {"none", "platt", "isotonic", "chosen"}
+    assert np.array_equal(cal.transform(p), p)
+
+
+def test_chooser_is_deterministic():
+    p, y = calibrated_sample(np.random.default_rng(23), 600)
+    assert choose_calibrator(p ** 2, y, seed=3)[1] == choose_calibrator(p ** 2, y, seed=3)[1]
+
+
+def test_chooser_falls_back_to_none_on_too_little_data():
+    rng = np.random.default_rng(24)
+    cal, report = choose_calibrator(rng.uniform(size=29), rng.integers(0, 2, size=29))
+    assert cal.method == "none" and report["chosen"] == "none" and "29" in report["reason"]
+    cal, report = choose_calibrator(rng.uniform(size=500), np.ones(500))
+    assert cal.method == "none" and "one class" in report["reason"]
+    y = np.zeros(500)
+    y[:3] = 1
+    cal, report = choose_calibrator(rng.uniform(size=500), y)
+    assert cal.method == "none" and "rarer class" in report["reason"]
+
+
+@pytest.mark.parametrize("method", ["none", "platt", "isotonic"])
+def test_calibrator_round_trips(method):
+    rng = np.random.default_rng(25)
+    p, y = calibrated_sample(rng, 2000)
+    cal = Calibrator(method).fit(p ** 2, y)
+    probe = np.r_[0.0, 1.0, rng.uniform(size=1000)]
+    back = Calibrator.from_dict(json.loads(json.dumps(cal.to_dict())))
+    assert back.method == method
+    assert np.array_equal(back.transform(probe), cal.transform(probe))
+    unpickled = pickle.loads(pickle.dumps(cal))
+    assert np.array_equal(unpickled.transform(probe), cal.transform(probe))
+
+
+def test_isotonic_is_clipped_monotone_and_keeps_ranking():
+    rng = np.random.default_rng(26)
+    p, y = calibrated_sample(rng, 3000)
+    cal = Calibrator("isotonic").fit(p ** 3, y)
+    grid = np.linspace(0, 1, 2001)
+    out = cal.transform(grid)
+    assert out.min() >= 1e-4 and out.max() <= 1 - 1e-4
+    assert np.all(np.diff(out) >= 0)  # never reverses an order (but may create ties)
+    p_test, y_test = calibrated_sample(rng, 10000)
+    assert classifier_metrics(y_test, cal.transform(p_test ** 3))["roc_auc"] == pytest.approx(
+        classifier_metrics(y_test, p_test)["roc_auc"], abs=0.01)
+
+
+def test_calibrator_errors():
+    with pytest.raises(ValueError, match="unknown"):
+        Calibrator("beta")
+    with pytest.raises(RuntimeError, match="not fitted"):
+        Calibrator("platt").transform([0.5])
+    with pytest.raises(ValueError, match="one class"):
+        Calibrator("isotonic").fit([0.1, 0.2], [1, 1])
+
+
+# ---------------------------------------------------------------------------------------------------------- charts
+
+def _is_png(b: bytes) -> bool:
+    return isinstance(b, bytes) and b.startswith(b"\x89PNG\r\n\x1a\n") and 5_000 < len(b) < 2_000_000
+
+
+def test_charts_return_png_and_write_files(tmp_path):
+    import matplotlib.pyplot as plt
+
+    rng = np.random.default_rng(30)
+    p, y = calibrated_sample(rng, 3000)
+    rev, pred = zero_inflated(rng, 3000)
+    scores = {"catboost": p, "logistic": np.clip(p + rng.normal(0, 0.1, len(p)), 0, 1),
+              "rule: recency": rng.uniform(size=len(p))}
+    out = tmp_path / "charts" / "gains.png"
+    b = charts.gains_and_lift_chart(y, scores, "Churn: test set", path=out)
+    assert _is_png(b) and out.read_bytes() == b
+    assert _is_png(charts.gains_and_lift_chart(rev, {"ltv": pred}, "LTV gains"))
+    assert _is_png(charts.calibration_chart(y, {"raw": p ** 3, "calibrated": p}, "Calibration",
+                                            path=tmp_path / "cal.png"))
+    assert _is_png(charts.decile_chart(rev, {"catboost": pred, "rule: past spend": pred * 0.5}, "LTV deciles"))
+    assert _is_png(charts.bar_chart([f"feature_{i}" for i in range(25)], rng.exponential(size=25),
+                                    "Feature importance", "importance"))
+    assert _is_png(charts.bar_chart(["organic", "paid", "referral"], [1.3, -0.2, 0.7], "Channels", "lift"))
+    assert (tmp_path / "cal.png").read_bytes().startswith(b"\x89PNG")
+    assert plt.get_fignums() == []  # nothing left open in pyplot
+
+
+def test_charts_are_deterministic():
+    rng = np.random.default_rng(31)
+    p, y = calibrated_sample(rng, 1000)
+    a = charts.calibration_chart(y, {"model": p}, "Calibration")
+    assert a == charts.calibration_chart(y, {"model": p}, "Calibration")
+    assert b"Software" not in a
+    assert charts.bar_chart(["a", "b"], [1, 2], "t", "x") == charts.bar_chart(["a", "b"], [1, 2], "t", "x")
+
+
+def test_charts_reject_bad_input():
+    with pytest.raises(ValueError):
+        charts.gains_and_lift_chart([0, 1], {}, "empty")
+    with pytest.raises(ValueError, match="length"):
+        charts.calibration_chart([0, 1, 1], {"m": [0.1, 0.2]}, "t")
+    with pytest.raises(ValueError, match="length"):
+        charts.bar_chart(["a"], [1, 2], "t", "x")
