@@ -138,6 +138,29 @@ class IngestSettings(_Strict):
     allow_empty_days: bool = False
 
 
+class ModelSettings(_Strict):
+    """One model's label as configuration: who is in the population, what counts as the outcome, how far
+    ahead. Defaults per model are in growth_pipeline/lib/labels.py; anything set here overrides them."""
+
+    enabled: bool = True
+    horizon_days: int | None = Field(default=None, ge=7, le=365)
+    active_days: int | None = Field(default=None, ge=1, le=365)
+    population: Literal["active", "recent_signups", "all_known", "not_yet_reached"] | None = None
+    signup_window_days: int | None = Field(default=None, ge=1, le=365)
+    use_churn_event: bool | None = None
+
+
+class ModelsSettings(_Strict):
+    churn: ModelSettings = ModelSettings()
+    conversion: ModelSettings = ModelSettings()
+    goal: ModelSettings = ModelSettings()
+    ltv: ModelSettings = ModelSettings()
+    snapshot_step_days: int = Field(default=7, ge=1, le=90)   # days between training as-of dates
+    max_train_snapshots: int = Field(default=26, ge=1, le=104)
+    hyperparameter_search: bool = False                       # bounded Optuna search (off in the demo)
+    search_trials: int = Field(default=20, ge=1, le=200)
+
+
 class Customer(_Strict):
     id: str
     name: str | None = None
@@ -148,6 +171,7 @@ class Customer(_Strict):
     source: Source
     events: EventMeaning
     ingest: IngestSettings = IngestSettings()
+    models: ModelsSettings = ModelsSettings()
 
     @field_validator("id")
     @classmethod

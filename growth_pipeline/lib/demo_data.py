@@ -28,7 +28,8 @@ Records
 "$insert_id", "mp_processing_time_ms", <super props>, <event props>}}``. ``time`` is true UTC epoch seconds,
 except (a) a random ``ms_share`` of records carry epoch *milliseconds* (13 digits; anything >= 1e11 is ms) and
 (b) with ``time_in_project_timezone=True`` every ``time`` encodes the project's local wall clock as if it were
-UTC (old Mixpanel projects). ``mp_processing_time_ms`` is always true UTC milliseconds, >= the event time.
+UTC (old Mixpanel projects). ``mp_processing_time_ms`` is always true UTC milliseconds, >= the event's true
+time (seconds of delay; hours for ~8% of mobile events sent after being offline).
 
 Identity: 90% of users use the *simplified* ID merge: anonymous events have ``distinct_id = "$device:<device_id>"``
 and ``$device_id``; "Sign Up" carries ``$device_id`` and ``$user_id`` (the merge); afterwards

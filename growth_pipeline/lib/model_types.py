@@ -1,0 +1,85 @@
+"""The shapes passed between training, tracking (MLflow), explanations and scoring. No Dagster import."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any, Literal
+
+import numpy as np
+import polars as pl
+
+ModelKind = Literal["classifier", "ltv"]
+
+
+@dataclass(frozen=True)
+class SplitDates:
+    """As-of dates of a time-based split: train on earlier snapshots, validate on a later one, test on the
+    latest one whose label window has matured. No training or validation label window reaches past the
+    test as-of date, so no label window of the test set overlaps the training data."""
+
+    train: tuple[date, ...]
+    valid: date
+    test: date
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"train": [d.isoformat() for d in self.train], "valid": self.valid.isoformat(),
+                "test": self.test.isoformat()}
+
+
+@dataclass
+class TrainedModel:
+    """Everything a training step produced for one customer and model, before it is logged."""
+
+    customer: str
+    model_name: str                    # churn | conversion | goal | ltv
+    kind: ModelKind
+    model: Any                         # catboost.CatBoostClassifier | catboost.CatBoostRegressor
+    feature_names: list[str]           # column order the model expects
+    cat_features: list[str]            # the categorical ones among them (strings, never null)
+    calibrator: Any | None             # growth_pipeline.lib.calibration.Calibrator for classifiers
+    label_definition: dict[str, Any]   # the label as configured (kind, horizon_days, population, ...)
+    catboost_params: dict[str, Any]    # every CatBoost parameter (model.get_all_params())
+    split: SplitDates
+    metrics: dict[str, float]          # flat names, same in every run: "<who>.<metric>", who in
+                                       # model | logistic | linear | historical_average | rule | champion | oracle
+    rows: dict[str, int]               # rows per split: train, valid, test, and positives where relevant
+    test_frame: pl.DataFrame           # user_key, label, then feature_names (the test set as scored)
+    test_predictions: dict[str, np.ndarray] = field(default_factory=dict)  # "model", "logistic", "rule: recency"
+    importance: pl.DataFrame | None = None   # feature, importance (CatBoost PredictionValuesChange)
+    shap_values: np.ndarray | None = None    # test rows x features (CatBoost ShapValues, last column dropped)
+    charts: dict[str, bytes] = field(default_factory=dict)   # file name -> PNG bytes
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def primary_metric(self) -> str:
+        return "roc_auc" if self.kind == "classifier" else "normalized_gini"
+
+    def predict(self, frame: pl.DataFrame) -> np.ndarray:
+        """Calibrated probability (classifiers) or predicted value (ltv) for rows of ``frame``."""
+        return predict_with(self.model, self.kind, self.feature_names, self.cat_features, self.calibrator, frame)
+
+
+def model_input(frame: pl.DataFrame, feature_names: list[str], cat_features: list[str]) -> pl.DataFrame:
+    """The columns a model expects, in order; a missing column (a feature the model knew that today's data
+    lacks) is added empty, categorical nulls become the string "missing" (CatBoost refuses null categories)."""
+    cols = []
+    for name in feature_names:
+        if name in frame.columns:
+            col = pl.col(name)
+        else:
+            col = pl.lit(None)
+        if name in cat_features:
+            cols.append(col.cast(pl.Utf8).fill_null("missing").alias(name))
+        else:
+            cols.append(col.cast(pl.Float64).alias(name))
+    return frame.select(cols)
+
+
+def predict_with(model: Any, kind: ModelKind, feature_names: list[str], cat_features: list[str],
+                 calibrator: Any | None, frame: pl.DataFrame) -> np.ndarray:
+    x = model_input(frame, feature_names, cat_features).to_pandas()
+    if kind == "classifier":
+        p = model.predict_proba(x)[:, 1]
+        return calibrator.transform(p) if calibrator is not None else p
+    return np.clip(model.predict(x), 0.0, None)
