@@ -22,8 +22,15 @@ DEMO_START = date(2026, 1, 1)
 DEMO_DAYS = 300
 DEMO_USERS = {"powerplay": 3000, "foodie": 2000}
 
-DAY_ASSETS = ["landed_exports", "raw_events"]
-CUSTOMER_ASSETS = ["identities", "event_catalog"]
+MODEL_ASSETS = ["churn_model", "conversion_model", "goal_model", "ltv_model"]
+# In dependency order: (partitioning, assets). Day stages run as one run over the date range.
+STAGES = [
+    ("day", ["landed_exports", "raw_events"]),
+    ("customer", ["identities", "event_catalog"]),
+    ("day", ["user_daily"]),
+    ("customer", ["user_features", *MODEL_ASSETS]),
+]
+ALL_ASSETS = [a for _, assets in STAGES for a in assets]
 
 
 def prepare_dagster_home(paths: Paths) -> Path:
@@ -57,42 +64,40 @@ def register_customers(instance, customer_ids: list[str]) -> list[str]:
 
 
 def materialize_range(instance, customer: str, start: date, end: date, select: list[str] | None = None) -> bool:
-    """Materialize the selected assets of one customer for days start..end (inclusive): the day assets in
-    one run over the range, then the customer-wide assets in one run. Returns True when every run succeeded."""
+    """Materialize the selected assets of one customer for days start..end (inclusive), stage by stage in
+    dependency order: each day stage is one run over the whole range, each customer stage one run. Returns
+    True when every run succeeded."""
     import dagster as dg
     from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
     from growth_pipeline.definitions import defs
 
     assets = list(defs.assets)
-    wanted = select or DAY_ASSETS + CUSTOMER_ASSETS
-    unknown = sorted(set(wanted) - set(DAY_ASSETS + CUSTOMER_ASSETS))
+    wanted = select or ALL_ASSETS
+    unknown = sorted(set(wanted) - set(ALL_ASSETS))
     if unknown:
-        raise SystemExit(f"unknown asset(s): {', '.join(unknown)}; choose from {', '.join(DAY_ASSETS + CUSTOMER_ASSETS)}")
-    ok = True
-    day_sel = [a for a in DAY_ASSETS if a in wanted]
+        raise SystemExit(f"unknown asset(s): {', '.join(unknown)}; choose from {', '.join(ALL_ASSETS)}")
     tags = {"growth/customer": customer}
-    if day_sel:
+    for shape, stage in STAGES:
+        selected = [a for a in stage if a in wanted]
+        if not selected:
+            continue
         t0 = time.perf_counter()
-        result = dg.materialize(
-            assets, selection=day_sel, instance=instance, resources=defs.resources, raise_on_error=False,
-            tags={**tags, ASSET_PARTITION_RANGE_START_TAG: f"{customer}|{start}",
-                  ASSET_PARTITION_RANGE_END_TAG: f"{customer}|{end}"})
-        ok &= result.success
-        print(f"{customer} {start}..{end}: {', '.join(day_sel)} "
-              f"{'succeeded' if result.success else 'FAILED'} in {time.perf_counter() - t0:.1f} s "
-              f"(run {result.run_id})")
+        if shape == "day":
+            run_tags = {**tags, ASSET_PARTITION_RANGE_START_TAG: f"{customer}|{start}",
+                        ASSET_PARTITION_RANGE_END_TAG: f"{customer}|{end}"}
+            result = dg.materialize(assets, selection=selected, instance=instance, resources=defs.resources,
+                                    raise_on_error=False, tags=run_tags)
+            what = f"{customer} {start}..{end}"
+        else:
+            result = dg.materialize(assets, selection=selected, instance=instance, resources=defs.resources,
+                                    partition_key=customer, raise_on_error=False, tags=tags)
+            what = customer
+        print(f"{what}: {', '.join(selected)} {'succeeded' if result.success else 'FAILED'} "
+              f"in {time.perf_counter() - t0:.1f} s (run {result.run_id})", flush=True)
         if not result.success:
             return False
-    cust_sel = [a for a in CUSTOMER_ASSETS if a in wanted]
-    if cust_sel:
-        t0 = time.perf_counter()
-        result = dg.materialize(assets, selection=cust_sel, instance=instance, resources=defs.resources,
-                                partition_key=customer, raise_on_error=False, tags=tags)
-        ok &= result.success
-        print(f"{customer}: {', '.join(cust_sel)} {'succeeded' if result.success else 'FAILED'} "
-              f"in {time.perf_counter() - t0:.1f} s (run {result.run_id})")
-    return ok
+    return True
 
 
 def cmd_generate_demo(args) -> int:
@@ -168,7 +173,7 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--customer", required=True)
     m.add_argument("--start", type=_date, required=True)
     m.add_argument("--end", type=_date, required=True)
-    m.add_argument("--select", help=f"comma-separated assets (default: all of {', '.join(DAY_ASSETS + CUSTOMER_ASSETS)})")
+    m.add_argument("--select", help=f"comma-separated assets (default: all of {', '.join(ALL_ASSETS)})")
     ui = sub.add_parser("ui", help="start the Dagster UI (dagster dev) on this deployment's instance")
     ui.add_argument("--host", default="127.0.0.1")
     ui.add_argument("--port", type=int, default=3000)

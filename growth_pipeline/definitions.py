@@ -6,10 +6,12 @@ import dagster as dg
 
 from growth_pipeline.defs.customers import customer_registry
 from growth_pipeline.defs.ingestion import landed_exports, raw_events
-from growth_pipeline.defs.resources import GrowthResource, MixpanelExportResource
+from growth_pipeline.defs.features import user_daily, user_features
+from growth_pipeline.defs.models import MODEL_ASSETS
+from growth_pipeline.defs.resources import GrowthResource, MixpanelExportResource, MlflowResource
 from growth_pipeline.defs.warehouse_tables import event_catalog, identities
 
-ASSETS = [landed_exports, raw_events, identities, event_catalog]
+ASSETS = [landed_exports, raw_events, identities, event_catalog, user_daily, user_features, *MODEL_ASSETS]
 
 defs = dg.Definitions(
     assets=ASSETS,
@@ -17,5 +19,6 @@ defs = dg.Definitions(
     resources={
         "growth": GrowthResource(),
         "mixpanel": MixpanelExportResource(),
+        "mlflow": MlflowResource(),
     },
 )

@@ -35,3 +35,10 @@ def group_by_customer(pairs: list[tuple[str, date]]) -> dict[str, list[date]]:
     for customer_id, day in pairs:
         grouped.setdefault(customer_id, []).append(day)
     return grouped
+
+
+def png_markdown(png: bytes, alt: str) -> dg.MetadataValue:
+    """A chart shown inline in the Dagster UI's metadata (markdown with a data URI)."""
+    import base64
+
+    return dg.MetadataValue.md(f"![{alt}](data:image/png;base64,{base64.b64encode(png).decode()})")

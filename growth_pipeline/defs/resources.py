@@ -9,6 +9,7 @@ import dagster as dg
 import duckdb
 
 from growth_pipeline.config import Customer, CustomerRegistry, MixpanelApiSource, Paths, load_customers
+from growth_pipeline.lib.tracking import artifact_root, is_local_store, tracking_uri
 from growth_pipeline.lib.warehouse import open_warehouse
 
 class GrowthResource(dg.ConfigurableResource):
@@ -21,10 +22,15 @@ class GrowthResource(dg.ConfigurableResource):
     growth_home: str | None = None
     customers_file: str | None = None
     duckdb_threads: int = 2
+    model_threads: int = 2   # CatBoost thread_count: explicit, sized for the 2-core machines we run on
 
     @property
     def paths(self) -> Paths:
         return Paths(Path(self.growth_home) if self.growth_home else None)
+
+    @property
+    def code_version(self) -> str:
+        return code_version()
 
     def registry(self) -> CustomerRegistry:
         return load_customers(Path(self.customers_file) if self.customers_file else None)
@@ -38,6 +44,40 @@ class GrowthResource(dg.ConfigurableResource):
         with open_warehouse(self.paths.warehouse(customer_id), read_only=read_only,
                             threads=self.duckdb_threads) as con:
             yield con
+
+class MlflowResource(dg.ConfigurableResource):
+    """MLflow tracking and registry. Defaults to a SQLite store under GROWTH_HOME/mlflow (or
+    ``MLFLOW_TRACKING_URI`` when set: an ``mlflow server`` with a PostgreSQL backend in production)."""
+
+    tracking_uri: str | None = None
+
+    def uri(self, paths: Paths) -> str:
+        return self.tracking_uri or tracking_uri(paths)
+
+    def artifacts(self, paths: Paths) -> str | None:
+        uri = self.uri(paths)
+        return artifact_root(paths) if is_local_store(uri) else None
+
+
+def code_version() -> str:
+    """The package version and, when run from a git checkout, the commit (tags every MLflow run)."""
+    import subprocess
+
+    from growth_pipeline.config import REPO_ROOT
+
+    try:
+        sha = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO_ROOT, capture_output=True,
+                             text=True, timeout=5).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        sha = ""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        v = version("growth-pipeline")
+    except PackageNotFoundError:
+        v = "0"
+    return f"{v}+{sha}" if sha else v
+
 
 class MixpanelExportResource(dg.ConfigurableResource):
     """Downloads one day of a customer's Mixpanel project through the Raw Export API.

@@ -4,6 +4,7 @@ import dagster as dg
 
 from growth_pipeline.defs.partitions import ALL_DAYS_OF_CUSTOMER, customer_partitions
 from growth_pipeline.defs.resources import GrowthResource
+from growth_pipeline.lib.activity import rekey_user_daily
 from growth_pipeline.lib.catalog import build_event_catalog
 from growth_pipeline.lib.identities import build_identities
 
@@ -16,16 +17,19 @@ def identities(context: dg.AssetExecutionContext, growth: GrowthResource) -> dg.
 
     Follows Mixpanel's simplified ID merge ($device_id + $user_id) and the original API ($identify,
     $create_alias, $merge), so one person's events before and after sign-up count as one user downstream.
+    Earlier days of ``core.user_daily`` are moved onto the merged users, so they read as if built today.
     """
     customer_id = context.partition_key
     with growth.warehouse(customer_id) as con:
         stats = build_identities(con)
+        moved = rekey_user_daily(con)
     return dg.MaterializeResult(metadata={
         "ids": stats["ids"],
         "users": stats["users"],
         "identified_users": stats["identified_users"],
         "ids_merged_into_another": stats["ids_merged"],
         "resolved_by": dg.MetadataValue.json(stats["resolved_by"]),
+        "user_daily_ids_moved": moved,
         "dagster/row_count": stats["ids"],
     })
 

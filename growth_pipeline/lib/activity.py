@@ -58,3 +58,22 @@ def build_user_daily(con: duckdb.DuckDBPyConnection, customer: Customer, day: da
         "SELECT count(*), coalesce(sum(events), 0), coalesce(sum(sessions), 0), coalesce(sum(revenue), 0), "
         "coalesce(sum(purchases), 0), coalesce(sum(signups), 0) FROM core.user_daily WHERE day = ?", [day]).fetchall()[0]
     return DayActivity(day, *row)
+
+
+def rekey_user_daily(con: duckdb.DuckDBPyConnection) -> int:
+    """Move earlier days onto the canonical users of the latest identities; returns the ids moved."""
+    exists = con.execute("SELECT count(*) FROM duckdb_tables() WHERE schema_name = 'core' "
+                         "AND table_name = 'user_daily'").fetchall()[0][0]
+    if not exists:
+        return 0
+    moved = con.execute("SELECT count(DISTINCT d.user_key) FROM core.user_daily d JOIN core.identities i "
+                        "ON i.id = d.user_key WHERE i.id <> i.user_key").fetchall()[0][0]
+    if moved:
+        con.execute("BEGIN TRANSACTION")
+        try:
+            run_sql(con, "user_daily_rekey")
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+    return moved

@@ -143,6 +143,8 @@ def build_features(act: Activity, as_of: date) -> pl.DataFrame:
         pl.col("day").min().alias("first_day"),
         pl.col("day").max().alias("last_day"),
         pl.len().alias("lifetime_active_days"),
+        pl.col("events").sum().alias("lifetime_events"),
+        pl.col("sessions").sum().alias("lifetime_sessions"),
         pl.col("revenue").sum().alias("lifetime_revenue"),
         pl.col("purchases").sum().alias("lifetime_purchases"),
         pl.col("goals").sum().alias("goals_lifetime"),
@@ -160,6 +162,13 @@ def build_features(act: Activity, as_of: date) -> pl.DataFrame:
         (pl.col("lifetime_purchases") > 0).cast(pl.Int8).alias("converted"),
         pl.col("channel").fill_null(act.channel_default),
     ).drop("last_purchase_day")
+    # intensity normalised by tenure: a new user's 28-day counts cover only the days since they arrived
+    tenure = pl.col("days_since_first_seen") + 1
+    out = out.with_columns(
+        (pl.col("lifetime_events") / tenure).alias("events_per_day"),
+        (pl.col("lifetime_active_days") / tenure).alias("active_day_share"),
+        (pl.col("lifetime_events") / pl.col("lifetime_sessions").clip(lower_bound=1)).alias("events_per_session"),
+    )
 
     for w in WINDOWS:
         agg = _window(d, as_of, w).group_by("user_key").agg(

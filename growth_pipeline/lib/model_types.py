@@ -19,12 +19,17 @@ class SplitDates:
     test as-of date, so no label window of the test set overlaps the training data."""
 
     train: tuple[date, ...]
-    valid: date
+    valid: date                              # the latest validation as-of date
     test: date
+    valid_extra: tuple[date, ...] = ()       # earlier validation snapshots (more rows for early stopping)
+
+    @property
+    def valid_all(self) -> tuple[date, ...]:
+        return tuple(sorted((*self.valid_extra, self.valid)))
 
     def as_dict(self) -> dict[str, Any]:
         return {"train": [d.isoformat() for d in self.train], "valid": self.valid.isoformat(),
-                "test": self.test.isoformat()}
+                "valid_all": [d.isoformat() for d in self.valid_all], "test": self.test.isoformat()}
 
 
 @dataclass

@@ -379,6 +379,17 @@ def _signature_and_example(tm: TrainedModel):
     return infer_signature(sample, output), sample
 
 
+def _pip_requirements() -> list[str]:
+    """Pinned requirements of a logged model (MLflow adds ``mlflow==<version>`` itself).
+
+    Given explicitly: MLflow's inference either exports the whole uv project when the working directory holds
+    one (143 packages, and it depends on where the process runs) or loads the model in a subprocess
+    (~10 s per model). What a CatBoost pyfunc needs is known."""
+    from importlib.metadata import version
+
+    return [f"{pkg}=={version(pkg)}" for pkg in ("catboost", "numpy", "pandas")]
+
+
 def log_training_run(tm: TrainedModel, *, tracking_uri: str, artifact_root: str | None, dagster_run_id: str,
                      code_version: str, partition: str | None = None) -> LoggedRun:
     """Log ``tm`` as one MLflow run, register its model as a new version with alias ``challenger``.
@@ -463,7 +474,8 @@ def log_training_run(tm: TrainedModel, *, tracking_uri: str, artifact_root: str 
             mlflow.log_dict(json.loads(json.dumps(meta, default=str)), "model_meta.json")
 
             signature, example = _signature_and_example(tm)
-            info = mlflow.catboost.log_model(tm.model, name="model", signature=signature, input_example=example)
+            info = mlflow.catboost.log_model(tm.model, name="model", signature=signature, input_example=example,
+                                             pip_requirements=_pip_requirements())
             # Registered separately from log_model (same effect as registered_model_name=...), so that a
             # "database is locked" retry re-registers without logging the model a second time.
             mv = _retry(mlflow.register_model, info.model_uri, reg_name,

@@ -36,22 +36,25 @@ class NotEnoughData(Exception):
 
 
 def split_dates(first_day: date, last_day: date, spec: LabelSpec, step_days: int = 7,
-                max_train: int = 26) -> SplitDates:
+                max_train: int = 26, valid_snapshots: int = 3) -> SplitDates:
     h = timedelta(days=spec.horizon_days)
+    step = timedelta(days=step_days)
     test = last_day - h
     valid = test - h
     earliest = first_day + timedelta(days=MIN_HISTORY_DAYS)
+    # validation: the latest snapshot whose window ends on the test date, and a few weekly ones before it
+    valid_extra = tuple(d for k in range(1, valid_snapshots) if (d := valid - k * step) >= earliest)
     train = []
-    d = valid - timedelta(days=step_days)
+    d = (min(valid_extra) if valid_extra else valid) - step
     while d >= earliest and len(train) < max_train:
         train.append(d)
-        d -= timedelta(days=step_days)
+        d -= step
     if not train:
-        need = MIN_HISTORY_DAYS + 2 * spec.horizon_days + step_days
+        need = MIN_HISTORY_DAYS + 2 * spec.horizon_days + valid_snapshots * step_days
         have = (last_day - first_day).days + 1
         raise NotEnoughData(f"{spec.model}: a {spec.horizon_days}-day horizon needs at least {need} days of data "
                             f"(history, training, validation and test windows); there are {have}")
-    return SplitDates(train=tuple(sorted(train)), valid=valid, test=test)
+    return SplitDates(train=tuple(sorted(train)), valid=valid, test=test, valid_extra=tuple(sorted(valid_extra)))
 
 
 def labelled_snapshot(act: Activity, as_of: date, spec: LabelSpec) -> pl.DataFrame:
@@ -149,14 +152,19 @@ RULE_METRICS = ("roc_auc", "pr_auc", "top_decile_lift", "lift_quality")
 
 
 def train_model(act: Activity, spec: LabelSpec, customer: str, *, thread_count: int = 2, step_days: int = 7,
-                max_train: int = 26, search: bool = False, search_trials: int = 20, seed: int = 0,
-                oracle: OracleFn | None = None, log: Callable[[str], None] = print) -> TrainedModel:
+                max_train: int = 26, valid_snapshots: int = 3, search: bool = False, search_trials: int = 20,
+                seed: int = 0, catboost_overrides: dict | None = None, oracle: OracleFn | None = None,
+                log: Callable[[str], None] = print) -> TrainedModel:
     """Train and evaluate one model; raises NotEnoughData when the customer's data cannot support it."""
     t0 = time.perf_counter()
-    split = split_dates(act.first_day, act.last_day, spec, step_days, max_train)
-    train = pl.concat([s for d in split.train if not (s := labelled_snapshot(act, d, spec)).is_empty()],
-                      how="diagonal_relaxed") if split.train else pl.DataFrame()
-    valid = labelled_snapshot(act, split.valid, spec)
+    split = split_dates(act.first_day, act.last_day, spec, step_days, max_train, valid_snapshots)
+
+    def stack(dates):
+        frames = [s for d in dates if not (s := labelled_snapshot(act, d, spec)).is_empty()]
+        return pl.concat(frames, how="diagonal_relaxed") if frames else pl.DataFrame()
+
+    train = stack(split.train)
+    valid = stack(split.valid_all)
     test = labelled_snapshot(act, split.test, spec)
     for name, frame in (("train", train), ("valid", valid), ("test", test)):
         _check_counts(name, frame, spec)
@@ -167,7 +175,7 @@ def train_model(act: Activity, spec: LabelSpec, customer: str, *, thread_count: 
     x_tr, x_va, x_te = (_align(f, feats, cats).to_pandas() for f in (train, valid, test))
     y_tr, y_va, y_te = (f["label"].to_numpy() for f in (train, valid, test))
     notes: list[str] = []
-    overrides: dict = {}
+    overrides: dict = dict(catboost_overrides or {})
     if search:
         overrides, tried = _search(spec.kind, thread_count, search_trials, seed, (x_tr, y_tr, x_va, y_va), cats)
         notes.append(f"hyperparameter search over {len(tried)} candidates chose {overrides}")

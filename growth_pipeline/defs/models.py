@@ -1,0 +1,111 @@
+"""Models: churn, conversion, a custom goal and lifetime value per customer, CatBoost against baselines,
+tracked in MLflow, promoted to champion only when better."""
+
+import dagster as dg
+
+from growth_pipeline.defs.features import user_features
+from growth_pipeline.defs.partitions import customer_partitions, png_markdown
+from growth_pipeline.defs.resources import GrowthResource, MlflowResource
+from growth_pipeline.lib import tracking
+from growth_pipeline.lib.explain import global_importance
+from growth_pipeline.lib.features import read_activity
+from growth_pipeline.lib.labels import MODEL_NAMES, label_specs
+from growth_pipeline.lib.metrics import classifier_metrics, regression_metrics
+from growth_pipeline.lib.oracle import truth_oracle
+from growth_pipeline.lib.promotion import decide
+from growth_pipeline.lib.training import NotEnoughData, train_model
+
+GROUP = "models"
+DESCRIPTIONS = {
+    "churn": "Churn risk: among users active in the last 28 days, the probability of no activity in the next "
+             "14 days (or of the customer's churn event, if configured).",
+    "conversion": "Conversion: among recent sign-ups not yet converted, the probability of a conversion event in "
+                  "the next 30 days.",
+    "goal": "Custom goal: among active users who have not reached it, the probability of the customer's goal "
+            "event (e.g. 'Project Created') in the next 14 days.",
+    "ltv": "Predicted lifetime value: revenue of each active user in the next 90 days.",
+}
+SHOWN = {"classifier": ("roc_auc", "pr_auc", "log_loss", "brier", "ece", "top_decile_lift", "lift_quality"),
+         "ltv": ("normalized_gini", "spearman", "rmse", "mae", "decile_mape", "total_ratio")}
+
+
+def _model_asset(name: str) -> dg.AssetsDefinition:
+    asset_name = f"{name}_model"
+
+    @dg.asset(
+        name=asset_name, partitions_def=customer_partitions, group_name=GROUP, deps=[user_features],
+        kinds={"catboost", "mlflow"},
+        description=DESCRIPTIONS[name] + " Trained on weekly as-of snapshots, validated on a later one and tested "
+        "on the latest matured one; compared on the same test set with a linear baseline and a one-feature "
+        "rule; logged to MLflow and registered as <customer>-" + name + "; the new version becomes champion "
+        "only if it beats the champion and both baselines. Horizons, populations: customers.yaml `models`.",
+        check_specs=[dg.AssetCheckSpec("beats_baselines", asset=asset_name, blocking=True,
+                                       description="The model beats both baselines on the test set (and, for "
+                                                   "ltv, its total is within 15% of actual).")],
+    )
+    def _model(context: dg.AssetExecutionContext, growth: GrowthResource, mlflow: MlflowResource):
+        customer = growth.customer(context.partition_key)
+        spec = label_specs(customer).get(name)
+        if spec is None:
+            return dg.MaterializeResult(metadata={"outcome": "disabled"}, check_results=[dg.AssetCheckResult(
+                check_name="beats_baselines", passed=True, metadata={"outcome": "model disabled"})])
+        with growth.warehouse(customer.id, read_only=True) as con:
+            act = read_activity(con, channel_properties=customer.events.channel_properties,
+                                revenue_property=customer.events.revenue_property,
+                                channel_default=customer.events.channel_default)
+        settings = customer.models
+        try:
+            tm = train_model(act, spec, customer.id, thread_count=growth.model_threads,
+                             step_days=settings.snapshot_step_days, max_train=settings.max_train_snapshots,
+                             search=settings.hyperparameter_search, search_trials=settings.search_trials,
+                             oracle=truth_oracle(customer.source_path(growth.paths) / "truth.parquet"),
+                             log=context.log.info)
+        except NotEnoughData as exc:
+            context.log.warning(f"{customer.id}/{name}: not enough data: {exc}")
+            return dg.MaterializeResult(
+                metadata={"outcome": "not enough data", "reason": str(exc)},
+                check_results=[dg.AssetCheckResult(check_name="beats_baselines", passed=False,
+                                                   severity=dg.AssetCheckSeverity.WARN,
+                                                   metadata={"outcome": "not enough data", "reason": str(exc)})])
+        uri = mlflow.uri(growth.paths)
+        registered = tracking.registered_model_name(customer.id, name)
+        champion = tracking.load_model(uri, registered, "champion")
+        if champion is not None:   # the champion, scored on the same test set as the challenger
+            y = tm.test_frame["label"].to_numpy()
+            scored = champion.predict(tm.test_frame)
+            m = classifier_metrics(y, scored) if tm.kind == "classifier" else regression_metrics(y, scored)
+            tm.metrics.update({f"champion.{k}": v for k, v in m.items()})
+        logged = tracking.log_training_run(tm, tracking_uri=uri, artifact_root=mlflow.artifacts(growth.paths),
+                                           dagster_run_id=context.run_id, code_version=growth.code_version,
+                                           partition=customer.id)
+        decision = decide(tm.kind, tm.metrics, has_champion=champion is not None)
+        tracking.record_decision(uri, logged, decision)
+        context.log.info(f"{customer.id}/{name}: v{logged.version} {decision.outcome}: {decision.reason}")
+        shown = {f"{who}.{k}": round(tm.metrics[f"{who}.{k}"], 4) for who in
+                 ("model", "logistic", "linear", "historical_average", "rule", "champion", "oracle", "oracle_traits")
+                 for k in SHOWN[tm.kind] if f"{who}.{k}" in tm.metrics and tm.metrics[f"{who}.{k}"] == tm.metrics[f"{who}.{k}"]}
+        importance = global_importance(tm.shap_values, tm.feature_names).head(10)
+        return dg.MaterializeResult(
+            metadata={
+                "outcome": decision.outcome,
+                "decision": decision.reason,
+                "mlflow_run": dg.MetadataValue.url(logged.run_url),
+                "registered_model": f"{logged.registered_name} v{logged.version}",
+                "test_as_of": str(tm.split.test),
+                "rows": dg.MetadataValue.json(tm.rows),
+                "metrics": dg.MetadataValue.json(shown),
+                f"{tm.primary_metric}": round(tm.metrics[f"model.{tm.primary_metric}"], 4),
+                "top_drivers": dg.MetadataValue.md("| feature | mean abs SHAP |\n|---|---:|\n" + "\n".join(
+                    f"| {f} | {v:.4f} |" for f, v in importance.select("feature", "mean_abs_shap").iter_rows())),
+                "gains_and_lift": png_markdown(tm.charts["gains_and_lift.png"], "gains and lift"),
+            },
+            check_results=[dg.AssetCheckResult(
+                check_name="beats_baselines", passed=decision.beats_baselines,
+                severity=dg.AssetCheckSeverity.ERROR,
+                metadata={"reason": decision.reason, tm.primary_metric: round(decision.new_value, 4)})],
+        )
+
+    return _model
+
+
+MODEL_ASSETS = [_model_asset(n) for n in MODEL_NAMES]

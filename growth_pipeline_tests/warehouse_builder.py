@@ -1,0 +1,27 @@
+"""Builds a customer warehouse from demo exports through the same library calls the assets make (fast, no
+Dagster), for tests of features, labels and models."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+import duckdb
+
+from growth_pipeline.config import Customer, Paths
+from growth_pipeline.lib.activity import build_user_daily, rekey_user_daily
+from growth_pipeline.lib.catalog import build_event_catalog
+from growth_pipeline.lib.identities import build_identities
+from growth_pipeline.lib.raw_events import load_day
+from growth_pipeline.lib.sources import day_files
+
+
+def load_days(con: duckdb.DuckDBPyConnection, customer: Customer, paths: Paths, first: date, last: date) -> None:
+    days = [first + timedelta(days=i) for i in range((last - first).days + 1)]
+    for d in days:
+        root, files = day_files(customer, d, paths)
+        load_day(con, day=d, files=files, root=root, timezone_name=customer.timezone, timestamps=customer.timestamps)
+    build_identities(con)
+    rekey_user_daily(con)
+    build_event_catalog(con)
+    for d in days:
+        build_user_daily(con, customer, d)
