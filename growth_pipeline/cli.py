@@ -20,7 +20,7 @@ from growth_pipeline.config import REPO_ROOT, Paths, load_customers
 
 DEMO_START = date(2026, 1, 1)
 DEMO_DAYS = 300
-DEMO_USERS = {"powerplay": 3000, "foodie": 2000}
+DEMO_USERS = {"powerplay": 8000, "foodie": 5000}
 
 MODEL_ASSETS = ["churn_model", "conversion_model", "goal_model", "ltv_model"]
 # In dependency order: (partitioning, assets). Day stages run as one run over the date range.
@@ -149,6 +149,15 @@ def cmd_ui(args) -> int:
     return subprocess.call(cmd, cwd=REPO_ROOT)
 
 
+def cmd_mlflow_ui(args) -> int:
+    from growth_pipeline.lib.tracking import tracking_uri
+
+    uri = tracking_uri(Paths())
+    cmd = ["mlflow", "ui", "--backend-store-uri", uri, "--host", args.host, "--port", str(args.port)]
+    print(" ".join(cmd))
+    return subprocess.call(cmd, cwd=REPO_ROOT)
+
+
 def _date(text: str) -> date:
     try:
         return date.fromisoformat(text)
@@ -177,6 +186,9 @@ def build_parser() -> argparse.ArgumentParser:
     ui = sub.add_parser("ui", help="start the Dagster UI (dagster dev) on this deployment's instance")
     ui.add_argument("--host", default="127.0.0.1")
     ui.add_argument("--port", type=int, default=3000)
+    mu = sub.add_parser("mlflow-ui", help="start the MLflow UI on this deployment's tracking store")
+    mu.add_argument("--host", default="127.0.0.1")
+    mu.add_argument("--port", type=int, default=5000)
     return p
 
 
@@ -186,7 +198,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"--end {args.end} is before --start {args.start}", file=sys.stderr)
         return 2
     handler = {"demo": cmd_demo, "generate-demo": cmd_generate_demo, "materialize": cmd_materialize,
-               "ui": cmd_ui}[args.command]
+               "ui": cmd_ui, "mlflow-ui": cmd_mlflow_ui}[args.command]
     return handler(args)
 
 

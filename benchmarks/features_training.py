@@ -1,0 +1,124 @@
+"""Benchmark: features and training for a Powerplay-scale customer on this machine.
+
+    .venv/bin/python benchmarks/features_training.py --users 200000 --days 90
+
+Generates the demo exports, loads them (raw_events, identities, event catalogue, user_daily), then builds the
+feature frame for one as-of date and trains each model, printing seconds and peak resident memory per step.
+Targets (2 cores): features for one as-of date under 60 s; each model's training under 5 minutes.
+90 days cannot hold the default 30- and 90-day horizons with their validation and test windows, so the models
+here use 14-day horizons; the work per training row is the same.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+import time
+from contextlib import contextmanager
+from datetime import date, timedelta
+from pathlib import Path
+
+
+from growth_pipeline.config import Paths, parse_customers
+from growth_pipeline.lib.activity import build_user_daily, rekey_user_daily
+from growth_pipeline.lib.catalog import build_event_catalog
+from growth_pipeline.lib.demo_data import DemoSpec, generate_demo
+from growth_pipeline.lib.features import build_features, read_activity
+from growth_pipeline.lib.identities import build_identities
+from growth_pipeline.lib.labels import label_specs
+from growth_pipeline.lib.raw_events import load_day
+from growth_pipeline.lib.sources import day_files
+from growth_pipeline.lib.training import NotEnoughData, train_model
+from growth_pipeline.lib.warehouse import open_warehouse
+
+CUSTOMER = """
+customers:
+  - id: bench
+    timezone: Asia/Kolkata
+    source: {{kind: local_folder, path: "{src}"}}
+    events: {{signup: Sign Up, conversion: [Subscription Purchased], revenue_property: amount,
+              goal: [Project Created], churn_event: Subscription Cancelled}}
+    models:
+      conversion: {{horizon_days: 14}}
+      goal: {{horizon_days: 14}}
+      ltv: {{horizon_days: 14}}
+"""
+
+RESULTS: list[tuple[str, float, float]] = []
+
+
+def _status_kib(field: str) -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    return 0
+
+
+@contextmanager
+def step(name: str):
+    """Time a step and read its peak resident memory (Linux: the high-water mark, reset before the step)."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")   # resets VmHWM to the current RSS
+    except OSError:
+        pass
+    t0 = time.perf_counter()
+    try:
+        yield
+    finally:
+        secs = time.perf_counter() - t0
+        peak = _status_kib("VmHWM") / 2**20
+        RESULTS.append((name, secs, peak))
+        print(f"{name:<40} {secs:8.1f} s   peak RSS {peak:6.2f} GiB", flush=True)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--users", type=int, default=200_000)
+    ap.add_argument("--days", type=int, default=90)
+    ap.add_argument("--workdir", type=Path, default=None)
+    ap.add_argument("--threads", type=int, default=os.cpu_count() or 2)
+    args = ap.parse_args()
+    work = args.workdir or Path(tempfile.mkdtemp(prefix="growth-bench-"))
+    start = date(2026, 1, 1)
+    days = [start + timedelta(days=i) for i in range(args.days)]
+    customer = parse_customers(CUSTOMER.format(src=work / "src")).get("bench")
+    paths = Paths(work / "home")
+    print(f"benchmark: {args.users:,} users x {args.days} days, {args.threads} threads, in {work}")
+
+    with step("generate exports"):
+        s = generate_demo(DemoSpec("powerplay", n_users=args.users, start=start, days=args.days), work / "src")
+    print(f"  {s.events:,} events, {s.duplicates:,} duplicates")
+    with open_warehouse(paths.warehouse("bench"), threads=args.threads) as con:
+        with step(f"raw_events ({args.days} days)"):
+            for d in days:
+                root, files = day_files(customer, d, paths)
+                load_day(con, day=d, files=files, root=root, timezone_name=customer.timezone,
+                         timestamps=customer.timestamps)
+        with step("identities + event_catalog"):
+            build_identities(con)
+            rekey_user_daily(con)
+            build_event_catalog(con)
+        with step(f"user_daily ({args.days} days)"):
+            for d in days:
+                build_user_daily(con, customer, d)
+        with step("read activity (features input)"):
+            act = read_activity(con, channel_properties=customer.events.channel_properties,
+                                revenue_property=customer.events.revenue_property)
+    with step("features for one as-of date"):
+        frame = build_features(act, act.last_day)
+    print(f"  {frame.height:,} users x {frame.width} columns")
+    for name, spec in label_specs(customer).items():
+        try:
+            with step(f"train {name} (features for all snapshots + CatBoost + baselines + SHAP)"):
+                tm = train_model(act, spec, "bench", thread_count=args.threads, log=lambda m: print("  " + m))
+            print(f"  {name}: rows {tm.rows}, model {tm.primary_metric} {tm.metrics['model.' + tm.primary_metric]:.3f}")
+        except NotEnoughData as exc:
+            print(f"  {name}: not enough data: {exc}")
+    print("\nstep | seconds | peak RSS GiB")
+    for name, secs, gib in RESULTS:
+        print(f"{name} | {secs:.1f} | {gib:.2f}")
+
+
+if __name__ == "__main__":
+    main()
