@@ -24,7 +24,7 @@ from growth_pipeline.config import Paths, parse_customers
 from growth_pipeline.lib.activity import build_user_daily, rekey_user_daily
 from growth_pipeline.lib.catalog import build_event_catalog
 from growth_pipeline.lib.demo_data import DemoSpec, generate_demo
-from growth_pipeline.lib.features import build_features, read_activity
+from growth_pipeline.lib.features import build_features, read_customer_activity
 from growth_pipeline.lib.identities import build_identities
 from growth_pipeline.lib.labels import label_specs
 from growth_pipeline.lib.raw_events import load_day
@@ -103,8 +103,7 @@ def main() -> None:
             for d in days:
                 build_user_daily(con, customer, d)
         with step("read activity (features input)"):
-            act = read_activity(con, channel_properties=customer.events.channel_properties,
-                                revenue_property=customer.events.revenue_property)
+            act = read_customer_activity(con, customer)
     with step("features for one as-of date"):
         frame = build_features(act, act.last_day)
     print(f"  {frame.height:,} users x {frame.width} columns")

@@ -20,7 +20,7 @@ from growth_pipeline.config import REPO_ROOT, Paths, load_customers
 
 DEMO_START = date(2026, 1, 1)
 DEMO_DAYS = 300
-DEMO_USERS = {"powerplay": 8000, "foodie": 5000}
+DEMO_USERS = {"powerplay": 8000, "foodie": 12000}
 
 MODEL_ASSETS = ["churn_model", "conversion_model", "goal_model", "ltv_model"]
 # In dependency order: (partitioning, assets). Day stages run as one run over the date range.

@@ -89,7 +89,13 @@ def test_models_train_log_to_mlflow_and_go_through_the_gate(pipeline):
         assert "catboost.depth" in run.data.params and "label.horizon_days" in run.data.params
         assert f"model.{primary}" in run.data.metrics and f"rule.{primary}" in run.data.metrics
         arts = {a.path for a in client.list_artifacts(run_id)} | {a.path for a in client.list_artifacts(run_id, "charts")}
-        assert {"charts/gains_and_lift.png", "shap_summary.png", "feature_importance.csv"} <= arts
+        assert {"charts/gains_and_lift.png", "shap_summary.png", "feature_importance.csv",
+                "reasons_test_set.csv"} <= arts
+        # every explained user gets three reasons in words, e.g. "no activity for 12 days"
+        assert m["highest_scores_with_reasons"].count("\n") >= 5
+        reasons = mlflow.artifacts.load_text(f"{run.info.artifact_uri}/reasons_test_set.csv")
+        header, top_row = reasons.splitlines()[:2]
+        assert header == "user_key,score,label,reason_1,reason_2,reason_3" and top_row.count(",") >= 5
         version = client.get_model_version_by_alias(f"pp-{name}", "challenger")
         assert str(version.version) == "1"
         promoted = m["outcome"] == "promoted"

@@ -8,7 +8,7 @@ import pytest
 
 from growth_pipeline.config import Paths, parse_customers
 from growth_pipeline.lib.demo_data import DemoSpec, generate_demo
-from growth_pipeline.lib.features import build_features, feature_columns, read_activity
+from growth_pipeline.lib.features import build_features, feature_columns, read_customer_activity
 from growth_pipeline.lib.labels import LabelSpec, attach_labels, label_specs, population
 from growth_pipeline_tests.warehouse_builder import load_days
 
@@ -32,8 +32,7 @@ def small_customer(tmp_path_factory):
 
 
 def activity(con, customer):
-    return read_activity(con, channel_properties=customer.events.channel_properties,
-                         revenue_property=customer.events.revenue_property)
+    return read_customer_activity(con, customer)
 
 
 def test_features_of_an_as_of_date_do_not_change_when_later_events_arrive(small_customer):

@@ -13,7 +13,7 @@ from growth_pipeline.defs.partitions import (
 )
 from growth_pipeline.defs.resources import GrowthResource
 from growth_pipeline.lib.activity import build_user_daily
-from growth_pipeline.lib.features import build_features, feature_columns, read_activity
+from growth_pipeline.lib.features import build_features, feature_columns, read_customer_activity
 from growth_pipeline.lib.sql import run_sql
 
 GROUP = "features"
@@ -62,9 +62,7 @@ def user_features(context: dg.AssetExecutionContext, growth: GrowthResource) -> 
     as-of dates."""
     customer = growth.customer(context.partition_key)
     with growth.warehouse(customer.id, read_only=True) as con:
-        act = read_activity(con, channel_properties=customer.events.channel_properties,
-                            revenue_property=customer.events.revenue_property,
-                            channel_default=customer.events.channel_default)
+        act = read_customer_activity(con, customer)
     frame = build_features(act, act.last_day)
     feats, cats = feature_columns(frame)
     with growth.warehouse(customer.id) as con:

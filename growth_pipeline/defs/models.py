@@ -8,7 +8,7 @@ from growth_pipeline.defs.partitions import customer_partitions, png_markdown
 from growth_pipeline.defs.resources import GrowthResource, MlflowResource
 from growth_pipeline.lib import tracking
 from growth_pipeline.lib.explain import global_importance
-from growth_pipeline.lib.features import read_activity
+from growth_pipeline.lib.features import read_customer_activity
 from growth_pipeline.lib.labels import MODEL_NAMES, label_specs
 from growth_pipeline.lib.metrics import classifier_metrics, regression_metrics
 from growth_pipeline.lib.oracle import truth_oracle
@@ -27,6 +27,16 @@ DESCRIPTIONS = {
 }
 SHOWN = {"classifier": ("roc_auc", "pr_auc", "log_loss", "brier", "ece", "top_decile_lift", "lift_quality"),
          "ltv": ("normalized_gini", "spearman", "rmse", "mae", "decile_mape", "total_ratio")}
+
+
+def _reasons_table(reasons, kind: str, n: int = 10) -> str:
+    """The test-set users with the highest scores and their top reasons, as markdown."""
+    if reasons is None or reasons.is_empty():
+        return "(none)"
+    fmt = (lambda v: f"{v:.1%}") if kind == "classifier" else (lambda v: f"{v:,.0f}")
+    rows = [f"| {r['user_key']} | {fmt(r['score'])} | {r['reason_1']} | {r['reason_2']} | {r['reason_3']} |"
+            for r in reasons.head(n).iter_rows(named=True)]
+    return "| user | score | reason 1 | reason 2 | reason 3 |\n|---|---:|---|---|---|\n" + "\n".join(rows)
 
 
 def _model_asset(name: str) -> dg.AssetsDefinition:
@@ -50,9 +60,7 @@ def _model_asset(name: str) -> dg.AssetsDefinition:
             return dg.MaterializeResult(metadata={"outcome": "disabled"}, check_results=[dg.AssetCheckResult(
                 check_name="beats_baselines", passed=True, metadata={"outcome": "model disabled"})])
         with growth.warehouse(customer.id, read_only=True) as con:
-            act = read_activity(con, channel_properties=customer.events.channel_properties,
-                                revenue_property=customer.events.revenue_property,
-                                channel_default=customer.events.channel_default)
+            act = read_customer_activity(con, customer)
         settings = customer.models
         try:
             tm = train_model(act, spec, customer.id, thread_count=growth.model_threads,
@@ -78,6 +86,8 @@ def _model_asset(name: str) -> dg.AssetsDefinition:
         logged = tracking.log_training_run(tm, tracking_uri=uri, artifact_root=mlflow.artifacts(growth.paths),
                                            dagster_run_id=context.run_id, code_version=growth.code_version,
                                            partition=customer.id)
+        if tm.reasons is not None:
+            tracking.log_table_csv(uri, logged.run_id, tm.reasons, "reasons_test_set.csv")
         decision = decide(tm.kind, tm.metrics, has_champion=champion is not None)
         tracking.record_decision(uri, logged, decision)
         context.log.info(f"{customer.id}/{name}: v{logged.version} {decision.outcome}: {decision.reason}")
@@ -97,6 +107,7 @@ def _model_asset(name: str) -> dg.AssetsDefinition:
                 f"{tm.primary_metric}": round(tm.metrics[f"model.{tm.primary_metric}"], 4),
                 "top_drivers": dg.MetadataValue.md("| feature | mean abs SHAP |\n|---|---:|\n" + "\n".join(
                     f"| {f} | {v:.4f} |" for f, v in importance.select("feature", "mean_abs_shap").iter_rows())),
+                "highest_scores_with_reasons": dg.MetadataValue.md(_reasons_table(tm.reasons, tm.kind)),
                 "gains_and_lift": png_markdown(tm.charts["gains_and_lift.png"], "gains and lift"),
             },
             check_results=[dg.AssetCheckResult(

@@ -57,7 +57,7 @@ class Calibrator:
     """
 
     def __init__(self, method: str = "none") -> None:
-        if method not in METHODS:
+        if method not in (*METHODS, "scale"):
             raise ValueError(f"unknown calibration method {method!r}; expected one of {METHODS}")
         self.method = method
         self.coef: float | None = None
@@ -65,9 +65,12 @@ class Calibrator:
         self.x_thresholds: np.ndarray | None = None
         self.y_thresholds: np.ndarray | None = None
         self.n_fit: int = 0
+        self.factor: float | None = None   # "scale": predicted values times this (lifetime value models)
 
     @property
     def fitted(self) -> bool:
+        if self.method == "scale":
+            return self.factor is not None
         if self.method == "platt":
             return self.coef is not None
         if self.method == "isotonic":
@@ -79,6 +82,11 @@ class Calibrator:
         y = as_array(y_val, "y_val")
         if len(p) != len(y):
             raise ValueError(f"p_val and y_val differ in length: {len(p)} != {len(y)}")
+        if self.method == "scale":
+            # predicted value totals: make the validation total match (bounded: a wild factor means a broken model)
+            self.n_fit = len(y)
+            self.factor = float(np.clip(y.sum() / p.sum(), 0.2, 5.0)) if p.sum() > 0 else 1.0
+            return self
         if not np.isin(y, (0.0, 1.0)).all():
             raise ValueError("y_val must contain only 0 and 1")
         self.n_fit = len(y)
@@ -108,6 +116,8 @@ class Calibrator:
             return q.copy()
         if not self.fitted:
             raise RuntimeError(f"{self.method} calibrator is not fitted")
+        if self.method == "scale":
+            return q * self.factor
         if self.method == "platt":
             z = self.coef * _logit(q) + self.intercept
             return 1.0 / (1.0 + np.exp(-z))
@@ -117,7 +127,9 @@ class Calibrator:
     def to_dict(self) -> dict:
         """JSON-serialisable parameters (Python floats; ``repr`` round-trips them exactly)."""
         d: dict[str, Any] = {"method": self.method, "n_fit": int(self.n_fit)}
-        if self.method == "platt" and self.fitted:
+        if self.method == "scale" and self.fitted:
+            d.update(factor=self.factor)
+        elif self.method == "platt" and self.fitted:
             d.update(coef=self.coef, intercept=self.intercept)
         elif self.method == "isotonic" and self.fitted:
             d.update(x=[float(v) for v in self.x_thresholds], y=[float(v) for v in self.y_thresholds])
@@ -127,7 +139,9 @@ class Calibrator:
     def from_dict(cls, d: dict) -> Calibrator:
         c = cls(d["method"])
         c.n_fit = int(d.get("n_fit", 0))
-        if c.method == "platt" and "coef" in d:
+        if c.method == "scale" and "factor" in d:
+            c.factor = float(d["factor"])
+        elif c.method == "platt" and "coef" in d:
             c.coef, c.intercept = float(d["coef"]), float(d["intercept"])
         elif c.method == "isotonic" and "x" in d:
             c.x_thresholds = np.asarray(d["x"], dtype=np.float64)

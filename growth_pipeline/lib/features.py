@@ -50,6 +50,8 @@ class Activity:
     custom_props: list[str]
     channel_default: str = "direct"
     labels: dict[str, str] = field(default_factory=dict)   # feature -> words, for reasons
+    category_property: str | None = None
+    categories: pl.DataFrame | None = None   # user_key, day, value, n: the category of the user's events
 
     @property
     def first_day(self) -> date:
@@ -85,11 +87,19 @@ def select_custom_properties(con: duckdb.DuckDBPyConnection, exclude: set[str], 
             if p not in exclude and fill >= min_fill and levels >= 2 and (not is_text or levels <= max_levels)]
 
 
+def read_customer_activity(con: duckdb.DuckDBPyConnection, customer, until: date | None = None) -> Activity:
+    """read_activity with the customer's event meanings from customers.yaml."""
+    ev = customer.events
+    return read_activity(con, channel_properties=ev.channel_properties, revenue_property=ev.revenue_property,
+                         channel_default=ev.channel_default, category_property=ev.category_property, until=until)
+
+
 def read_activity(con: duckdb.DuckDBPyConnection, *, channel_properties: list[str], revenue_property: str | None,
-                  channel_default: str = "direct", until: date | None = None) -> Activity:
+                  channel_default: str = "direct", category_property: str | None = None,
+                  until: date | None = None) -> Activity:
     until = until or date(9999, 12, 31)
     top = select_top_events(con)
-    exclude = set(channel_properties) | ({revenue_property} if revenue_property else set())
+    exclude = set(channel_properties) | {p for p in (revenue_property, category_property) if p}
     custom = select_custom_properties(con, exclude)
     daily = pl.DataFrame(con.sql("SELECT * FROM core.user_daily WHERE day <= ? ORDER BY user_key, day",
                                  params=[until]))
@@ -117,7 +127,18 @@ def read_activity(con: duckdb.DuckDBPyConnection, *, channel_properties: list[st
         labels[f"trend_{slug(e)}_7v21"] = event_label(e)
     for p in custom:
         labels[f"prop_{slug(p)}"] = p.replace("_", " ")
-    return Activity(daily, events, props, identified, top, custom, channel_default, labels)
+    categories = None
+    if category_property:
+        # the user's favourite category (e.g. cuisine) is the one most of their events carry, not the last one
+        categories = pl.DataFrame(con.sql("""
+            SELECT coalesce(i.user_key, e.distinct_id) AS user_key, e.event_date AS day,
+                   e.properties ->> ('$."' || ? || '"') AS value, count(*)::INTEGER AS n
+            FROM raw.events e LEFT JOIN core.identities i ON i.id = e.distinct_id
+            WHERE e.event_date <= ? AND e.properties ->> ('$."' || ? || '"') IS NOT NULL
+            GROUP BY ALL""", params=[category_property, until, category_property]))
+        labels[f"top_{slug(category_property)}"] = f"favourite {category_property.replace('_', ' ')}"
+    return Activity(daily, events, props, identified, top, custom, channel_default, labels,
+                    category_property, categories)
 
 
 def _window(d: pl.DataFrame, as_of: date, days: int, end_offset: int = 0) -> pl.DataFrame:
@@ -227,6 +248,13 @@ def build_features(act: Activity, as_of: date) -> pl.DataFrame:
             numeric = out[name].cast(pl.Float64, strict=False)
             if numeric.null_count() == out[name].null_count():   # every known value is a number
                 out = out.with_columns(numeric.alias(name))
+    if act.categories is not None and act.category_property:
+        name = f"top_{slug(act.category_property)}"
+        cat = (act.categories.filter(pl.col("day") <= as_of).group_by("user_key", "value").agg(pl.col("n").sum())
+               .sort(["user_key", "n", "value"], descending=[False, True, False])
+               .group_by("user_key", maintain_order=True)
+               .agg(pl.col("value").first().alias(name), (pl.col("n").first() / pl.col("n").sum()).alias(f"{name}_share")))
+        out = out.join(cat, on="user_key", how="left")
     out = out.join(act.identified, on="user_key", how="left").with_columns(pl.col("identified").fill_null(False))
     return out.sort("user_key")
 

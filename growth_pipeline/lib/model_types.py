@@ -42,7 +42,8 @@ class TrainedModel:
     model: Any                         # catboost.CatBoostClassifier | catboost.CatBoostRegressor
     feature_names: list[str]           # column order the model expects
     cat_features: list[str]            # the categorical ones among them (strings, never null)
-    calibrator: Any | None             # growth_pipeline.lib.calibration.Calibrator for classifiers
+    calibrator: Any | None             # growth_pipeline.lib.calibration.Calibrator: probabilities for
+                                       # classifiers, a total-matching scale for ltv
     label_definition: dict[str, Any]   # the label as configured (kind, horizon_days, population, ...)
     catboost_params: dict[str, Any]    # every CatBoost parameter (model.get_all_params())
     split: SplitDates
@@ -54,6 +55,7 @@ class TrainedModel:
     importance: pl.DataFrame | None = None   # feature, importance (CatBoost PredictionValuesChange)
     shap_values: np.ndarray | None = None    # test rows x features (CatBoost ShapValues, last column dropped)
     charts: dict[str, bytes] = field(default_factory=dict)   # file name -> PNG bytes
+    reasons: pl.DataFrame | None = None      # user_key, score, label, reason_1..3 for the SHAP rows of the test set
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -87,4 +89,5 @@ def predict_with(model: Any, kind: ModelKind, feature_names: list[str], cat_feat
     if kind == "classifier":
         p = model.predict_proba(x)[:, 1]
         return calibrator.transform(p) if calibrator is not None else p
-    return np.clip(model.predict(x), 0.0, None)
+    value = np.clip(model.predict(x), 0.0, None)
+    return calibrator.transform(value) if calibrator is not None else value

@@ -578,3 +578,8 @@ def record_decision(tracking_uri: str, logged: LoggedRun, decision: Decision) ->
     for k, v in tags.items():
         _retry(client.set_tag, logged.run_id, k, v)
         _retry(client.set_model_version_tag, logged.registered_name, logged.version, k, v)
+
+
+def log_table_csv(tracking_uri: str, run_id: str, frame: pl.DataFrame, artifact_file: str) -> None:
+    """Attach a table to an existing run as CSV (e.g. the test set's scores with their reasons)."""
+    _retry(_client(tracking_uri).log_text, run_id, frame.write_csv(), artifact_file)

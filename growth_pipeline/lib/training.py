@@ -16,7 +16,7 @@ import numpy as np
 import polars as pl
 
 from growth_pipeline.lib import charts
-from growth_pipeline.lib.calibration import choose_calibrator
+from growth_pipeline.lib.calibration import Calibrator, choose_calibrator
 from growth_pipeline.lib.features import Activity, build_features, feature_columns
 from growth_pipeline.lib.labels import LabelSpec, attach_labels, population
 from growth_pipeline.lib.metrics import classifier_metrics, regression_metrics
@@ -78,10 +78,6 @@ def _check_counts(name: str, frame: pl.DataFrame, spec: LabelSpec) -> None:
         payers = int((frame["label"] > 0).sum())
         if payers < need:
             raise NotEnoughData(f"{spec.model}: the {name} set has {payers} users with revenue; at least {need} needed")
-
-
-def _align(frame: pl.DataFrame, feats: list[str], cats: list[str]) -> pl.DataFrame:
-    return model_input(frame, feats, cats)
 
 
 def catboost_params(kind: str, thread_count: int, seed: int = 0, **overrides) -> dict:
@@ -172,7 +168,7 @@ def train_model(act: Activity, spec: LabelSpec, customer: str, *, thread_count: 
     log(f"{customer}/{spec.model}: {train.height} train rows over {len(split.train)} snapshots, "
         f"{valid.height} valid, {test.height} test, {len(feats)} features ({time.perf_counter() - t0:.1f} s)")
 
-    x_tr, x_va, x_te = (_align(f, feats, cats).to_pandas() for f in (train, valid, test))
+    x_tr, x_va, x_te = (model_input(f, feats, cats).to_pandas() for f in (train, valid, test))
     y_tr, y_va, y_te = (f["label"].to_numpy() for f in (train, valid, test))
     notes: list[str] = []
     overrides: dict = dict(catboost_overrides or {})
@@ -210,12 +206,17 @@ def train_model(act: Activity, spec: LabelSpec, customer: str, *, thread_count: 
         for part, y in (("train", y_tr), ("valid", y_va), ("test", y_te)):
             rows[f"{part}_positives"] = int(y.sum())
     else:
-        pred = np.clip(model.predict(x_te), 0, None)
+        # the validation windows fix the scale of the totals (revenue per user drifts as the customer grows)
+        calibrator = Calibrator("scale").fit(np.clip(model.predict(x_va), 0, None), y_va)
+        notes.append(f"ltv scale from validation: x{calibrator.factor:.3f}")
+        pred_raw = np.clip(model.predict(x_te), 0, None)
+        pred = calibrator.transform(pred_raw)
         lin = np.clip(baseline.predict(x_te), 0, None)
         hist = test["revenue_90d"].fill_null(0).to_numpy() / 90.0 * spec.horizon_days
         preds = {"model": pred, "linear": lin, "historical_average": hist, f"rule: {rule_feature}": rule_te}
         for who, p in (("model", pred), ("linear", lin), ("historical_average", hist)):
             metrics.update({f"{who}.{k}": v for k, v in regression_metrics(y_te, p).items()})
+        metrics["model.total_ratio_unscaled"] = float(pred_raw.sum() / y_te.sum()) if y_te.sum() > 0 else float("nan")
         metrics["rule.normalized_gini"] = regression_metrics(y_te, rule_te)["normalized_gini"]
         for part, y in (("train", y_tr), ("valid", y_va), ("test", y_te)):
             rows[f"{part}_payers"] = int((y > 0).sum())
@@ -232,10 +233,13 @@ def train_model(act: Activity, spec: LabelSpec, customer: str, *, thread_count: 
 
     importance = pl.DataFrame({"feature": feats, "importance": model.get_feature_importance()}).sort(
         "importance", descending=True)
-    from growth_pipeline.lib.explain import shap_matrix
+    from growth_pipeline.lib.explain import reasons_frame, shap_matrix, top_reasons
 
     shap_rows = test.head(5000)
-    shap = shap_matrix(model, shap_rows, feats, cats)
+    shap = shap_matrix(model, shap_rows, feats, cats, thread_count=thread_count)
+    reasons = reasons_frame(shap_rows["user_key"], top_reasons(shap, shap_rows, feats, labels=act.labels)).with_columns(
+        pl.Series("score", preds["model"][: shap_rows.height]), pl.Series("label", y_te[: shap_rows.height])
+    ).select("user_key", "score", "label", "reason_1", "reason_2", "reason_3").sort("score", descending=True)
     title = f"{customer} - {spec.model} (test as of {split.test})"
     chart_bytes = {"feature_importance.png": charts.bar_chart(
         importance["feature"].head(20).to_list(), importance["importance"].head(20).to_list(),
@@ -254,4 +258,4 @@ def train_model(act: Activity, spec: LabelSpec, customer: str, *, thread_count: 
         cat_features=cats, calibrator=calibrator, label_definition=spec.as_dict(),
         catboost_params=model.get_all_params(), split=split, metrics=metrics, rows=rows,
         test_frame=test.select(["user_key", "label", *feats]), test_predictions=preds, importance=importance,
-        shap_values=shap, charts=chart_bytes, notes=notes)
+        shap_values=shap, charts=chart_bytes, reasons=reasons, notes=notes)
