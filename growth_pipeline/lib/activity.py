@@ -9,7 +9,7 @@ import duckdb
 
 from growth_pipeline.config import Customer
 from growth_pipeline.lib.identities import ensure_identities_table
-from growth_pipeline.lib.sql import run_sql
+from growth_pipeline.lib.sql import run_sql, transaction
 
 
 @dataclass(frozen=True)
@@ -47,13 +47,8 @@ def activity_variables(customer: Customer) -> dict:
 def build_user_daily(con: duckdb.DuckDBPyConnection, customer: Customer, day: date) -> DayActivity:
     """Replace day ``day`` of core.user_daily and core.user_daily_events (one transaction)."""
     ensure_identities_table(con)  # days load before the first identity build: then every id is its own user
-    con.execute("BEGIN TRANSACTION")
-    try:
+    with transaction(con):
         run_sql(con, "user_daily_replace", day=day, **activity_variables(customer))
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
     row = con.execute(
         "SELECT count(*), coalesce(sum(events), 0), coalesce(sum(sessions), 0), coalesce(sum(revenue), 0), "
         "coalesce(sum(purchases), 0), coalesce(sum(signups), 0) FROM core.user_daily WHERE day = ?", [day]).fetchall()[0]
@@ -69,11 +64,6 @@ def rekey_user_daily(con: duckdb.DuckDBPyConnection) -> int:
     moved = con.execute("SELECT count(DISTINCT d.user_key) FROM core.user_daily d JOIN core.identities i "
                         "ON i.id = d.user_key WHERE i.id <> i.user_key").fetchall()[0][0]
     if moved:
-        con.execute("BEGIN TRANSACTION")
-        try:
+        with transaction(con):
             run_sql(con, "user_daily_rekey")
-            con.execute("COMMIT")
-        except BaseException:
-            con.execute("ROLLBACK")
-            raise
     return moved

@@ -20,7 +20,7 @@ from datetime import datetime
 import duckdb
 import pyarrow as pa
 
-from growth_pipeline.lib.sql import run_sql, sql_text
+from growth_pipeline.lib.sql import run_sql, sql_text, transaction
 
 # One edge as produced by sql/identity_edges.sql.
 Edge = tuple[str, str, str | None, datetime, datetime, bool]
@@ -134,14 +134,9 @@ def build_identities(con: duckdb.DuckDBPyConnection) -> dict:
     })
     con.register("resolved", resolved)
     try:
-        con.execute("BEGIN TRANSACTION")
-        try:
+        with transaction(con):
             run_sql(con, "identities_schema")
             run_sql(con, "identities_replace")
-            con.execute("COMMIT")
-        except BaseException:
-            con.execute("ROLLBACK")
-            raise
     finally:
         con.unregister("resolved")
     stats = con.execute(

@@ -18,7 +18,7 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
-from growth_pipeline.lib.sql import run_sql, set_variables
+from growth_pipeline.lib.sql import run_sql, set_variables, transaction
 
 TERMINATED_EARLY = "terminated early"
 _MAX_RAW_TEXT = 10_000  # keep rejected text readable; a multi-megabyte line is cut, with a marker
@@ -181,13 +181,8 @@ def load_day(con: duckdb.DuckDBPyConnection, *, day: date, files: list[Path], ro
     try:
         run_sql(con, "raw_stage_events", tz=timezone_name, timestamps=timestamps)
         set_variables(con, day=day, ingested_at=ingested_at, files=len(files), lines=total)
-        con.execute("BEGIN TRANSACTION")
-        try:
+        with transaction(con):
             run_sql(con, "raw_replace_day")
-            con.execute("COMMIT")
-        except BaseException:
-            con.execute("ROLLBACK")
-            raise
         row = con.execute(
             "SELECT files, lines, loaded, duplicates_in_day, duplicates_of_stored, rejected "
             "FROM raw.day_loads WHERE event_date = ?", [day]).fetchall()[0]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import cache
 from typing import Any
 
@@ -30,3 +32,15 @@ def run_sql(con: duckdb.DuckDBPyConnection, name: str, **variables: Any) -> None
     """Run every statement of ``sql/<name>.sql`` after binding ``variables``."""
     set_variables(con, **variables)
     con.execute(sql_text(name))
+
+
+@contextmanager
+def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
+    """One DuckDB transaction: committed when the block ends, rolled back if it raises (or the process dies)."""
+    con.execute("BEGIN TRANSACTION")
+    try:
+        yield
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    con.execute("COMMIT")
