@@ -112,3 +112,22 @@ def test_populations_and_configured_horizons(small_customer):
     assert population(f, specs["churn"])["user_key"].to_list() == ["a", "c"]      # active in 28 days, identified
     assert population(f, specs["conversion"])["user_key"].to_list() == ["a", "b"]  # not yet converted
     assert population(f, specs["goal"])["user_key"].to_list() == ["a"]
+
+
+def test_bounded_hyperparameter_search_and_time_split(small_customer):
+    from growth_pipeline.lib.training import split_dates, train_model
+
+    customer, paths, root = small_customer
+    with duckdb.connect(str(root / "s.duckdb")) as con:
+        load_days(con, customer, paths, START, START + timedelta(days=119))
+        act = read_customer_activity(con, customer)
+    spec = label_specs(customer)["churn"]
+    split = split_dates(act.first_day, act.last_day, spec)
+    # no training or validation label window reaches past the test as-of date
+    assert max(split.train) + timedelta(days=spec.horizon_days) <= split.test
+    assert max(split.valid_all) + timedelta(days=spec.horizon_days) <= split.test
+    assert split.test + timedelta(days=spec.horizon_days) == act.last_day
+    tm = train_model(act, spec, "pp", search=True, search_trials=2, log=lambda m: None)
+    assert any("hyperparameter search over 2 candidates" in n for n in tm.notes)
+    assert tm.catboost_params["thread_count"] == 2 and tm.catboost_params["allow_writing_files"] is False
+    assert 0.5 < tm.metrics["model.roc_auc"] <= 1.0

@@ -45,7 +45,7 @@ class TrainedModel:
     calibrator: Any | None             # growth_pipeline.lib.calibration.Calibrator: probabilities for
                                        # classifiers, a total-matching scale for ltv
     label_definition: dict[str, Any]   # the label as configured (kind, horizon_days, population, ...)
-    catboost_params: dict[str, Any]    # every CatBoost parameter (model.get_all_params())
+    catboost_params: dict[str, Any]    # every CatBoost parameter (get_all_params() and the ones set explicitly)
     split: SplitDates
     metrics: dict[str, float]          # flat names, same in every run: "<who>.<metric>", who in
                                        # model | logistic | linear | historical_average | rule | champion | oracle

@@ -206,8 +206,10 @@ def train_model(act: Activity, spec: LabelSpec, customer: str, *, thread_count: 
         for part, y in (("train", y_tr), ("valid", y_va), ("test", y_te)):
             rows[f"{part}_positives"] = int(y.sum())
     else:
-        # the validation windows fix the scale of the totals (revenue per user drifts as the customer grows)
-        calibrator = Calibrator("scale").fit(np.clip(model.predict(x_va), 0, None), y_va)
+        # the latest validation window fixes the scale of the totals (revenue per user drifts as the customer
+        # grows, and trees do not extrapolate)
+        latest = (valid["as_of"] == split.valid).to_numpy()   # the validation window closest to the test one
+        calibrator = Calibrator("scale").fit(np.clip(model.predict(x_va[latest]), 0, None), y_va[latest])
         notes.append(f"ltv scale from validation: x{calibrator.factor:.3f}")
         pred_raw = np.clip(model.predict(x_te), 0, None)
         pred = calibrator.transform(pred_raw)
@@ -256,6 +258,6 @@ def train_model(act: Activity, spec: LabelSpec, customer: str, *, thread_count: 
     return TrainedModel(
         customer=customer, model_name=spec.model, kind=spec.kind, model=model, feature_names=feats,
         cat_features=cats, calibrator=calibrator, label_definition=spec.as_dict(),
-        catboost_params=model.get_all_params(), split=split, metrics=metrics, rows=rows,
+        catboost_params={**model.get_all_params(), **model.get_params()}, split=split, metrics=metrics, rows=rows,
         test_frame=test.select(["user_key", "label", *feats]), test_predictions=preds, importance=importance,
         shap_values=shap, charts=chart_bytes, reasons=reasons, notes=notes)
