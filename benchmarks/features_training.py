@@ -20,7 +20,7 @@ from datetime import date, timedelta
 from pathlib import Path
 
 
-from growth_pipeline.config import Paths, parse_customers
+from growth_pipeline.config import REPO_ROOT, Paths, customer_like, load_customers
 from growth_pipeline.lib.activity import build_user_daily, rekey_user_daily
 from growth_pipeline.lib.catalog import build_event_catalog
 from growth_pipeline.lib.demo_data import DemoSpec, generate_demo
@@ -32,18 +32,6 @@ from growth_pipeline.lib.sources import day_files
 from growth_pipeline.lib.training import NotEnoughData, train_model
 from growth_pipeline.lib.warehouse import open_warehouse
 
-CUSTOMER = """
-customers:
-  - id: bench
-    timezone: Asia/Kolkata
-    source: {{kind: local_folder, path: "{src}"}}
-    events: {{signup: Sign Up, conversion: [Subscription Purchased], revenue_property: amount,
-              goal: [Project Created], churn_event: Subscription Cancelled}}
-    models:
-      conversion: {{horizon_days: 14}}
-      goal: {{horizon_days: 14}}
-      ltv: {{horizon_days: 14}}
-"""
 
 RESULTS: list[tuple[str, float, float]] = []
 
@@ -82,7 +70,9 @@ def main() -> None:
     work = args.workdir or Path(tempfile.mkdtemp(prefix="growth-bench-"))
     start = date(2026, 1, 1)
     days = [start + timedelta(days=i) for i in range(args.days)]
-    customer = parse_customers(CUSTOMER.format(src=work / "src")).get("bench")
+    # the demo Powerplay customer of customers.yaml; 14-day horizons fit 90 days of data
+    customer = customer_like(load_customers(REPO_ROOT / "customers.yaml").get("powerplay"), "bench", work / "src",
+                             conversion={"horizon_days": 14}, goal={"horizon_days": 14}, ltv={"horizon_days": 14})
     paths = Paths(work / "home")
     print(f"benchmark: {args.users:,} users x {args.days} days, {args.threads} threads, in {work}")
 

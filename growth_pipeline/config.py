@@ -273,3 +273,18 @@ def load_customers(path: Path | None = None) -> CustomerRegistry:
     if not path.exists():
         raise ConfigError(f"{path}: customers file not found (set GROWTH_CUSTOMERS or create customers.yaml)")
     return parse_customers(path.read_text(), str(path))
+
+
+def customer_like(base: Customer, customer_id: str, source_path: str | Path, **models: dict) -> Customer:
+    """A copy of ``base`` (its timezone and event meanings) under another id, reading day files from a local
+    folder, with model settings overridden, e.g. ``ltv={"horizon_days": 14}``. For tests and benchmarks."""
+    data = base.model_dump(mode="json", exclude_none=True)
+    data.update(id=customer_id, source={"kind": "local_folder", "path": str(source_path)})
+    for name, settings in models.items():
+        data.setdefault("models", {}).setdefault(name, {}).update(settings)
+    return Customer.model_validate(data)
+
+
+def customers_yaml(customers: list[Customer]) -> str:
+    return yaml.safe_dump({"customers": [c.model_dump(mode="json", exclude_none=True) for c in customers]},
+                          sort_keys=False)

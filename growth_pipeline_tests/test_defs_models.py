@@ -9,28 +9,13 @@ import pytest
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 from mlflow import MlflowClient
 
-from growth_pipeline.config import Paths
+from growth_pipeline.config import REPO_ROOT, Paths, customer_like, customers_yaml, load_customers
 from growth_pipeline.definitions import defs
 from growth_pipeline.lib.demo_data import DemoSpec, generate_demo
 from growth_pipeline.lib.tracking import tracking_uri
 
 START = date(2026, 1, 1)
 DAYS = 110
-CUSTOMERS = """
-customers:
-  - id: pp
-    timezone: Asia/Kolkata
-    source: {{kind: local_folder, path: "{src}"}}
-    events: {{signup: Sign Up, conversion: [Subscription Purchased], revenue_property: amount,
-              goal: [Project Created], churn_event: Subscription Cancelled}}
-    models:
-      conversion: {{horizon_days: 14}}
-      ltv: {{horizon_days: 14}}
-  - id: tiny
-    timezone: Asia/Kolkata
-    source: {{kind: local_folder, path: "{tiny}"}}
-    events: {{signup: Sign Up, conversion: [Subscription Purchased], revenue_property: amount}}
-"""
 MODELS = ["churn_model", "conversion_model", "goal_model", "ltv_model"]
 
 
@@ -40,7 +25,10 @@ def pipeline(tmp_path_factory):
     generate_demo(DemoSpec("powerplay", n_users=1500, start=START, days=DAYS, seed=11), root / "src")
     generate_demo(DemoSpec("powerplay", n_users=60, start=START, days=40, seed=5), root / "tiny")
     cfg = root / "customers.yaml"
-    cfg.write_text(CUSTOMERS.format(src=root / "src", tiny=root / "tiny"))
+    powerplay = load_customers(REPO_ROOT / "customers.yaml").get("powerplay")
+    pp = customer_like(powerplay, "pp", root / "src", conversion={"horizon_days": 14}, ltv={"horizon_days": 14})
+    tiny = customer_like(powerplay, "tiny", root / "tiny", goal={"enabled": False})
+    cfg.write_text(customers_yaml([pp, tiny]))
     mp = pytest.MonkeyPatch()
     mp.setenv("GROWTH_HOME", str(root / "home"))
     mp.setenv("GROWTH_CUSTOMERS", str(cfg))
@@ -121,7 +109,7 @@ def test_a_customer_with_too_little_data_gets_not_enough_data_not_a_crash(pipeli
     assert result.success   # a warning, not a failed run
     for asset in MODELS:
         if asset == "goal_model":
-            continue   # no goal configured for this customer
+            continue   # the goal model is disabled for this customer
         m = meta(result, asset)
         assert m["outcome"] == "not enough data" and "days of data" in m["reason"] or "positives" in m["reason"]
     assert meta(result, "goal_model")["outcome"] == "disabled"

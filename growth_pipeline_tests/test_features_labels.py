@@ -6,28 +6,20 @@ import duckdb
 import polars as pl
 import pytest
 
-from growth_pipeline.config import Paths, parse_customers
+from growth_pipeline.config import REPO_ROOT, Paths, customer_like, load_customers
 from growth_pipeline.lib.demo_data import DemoSpec, generate_demo
 from growth_pipeline.lib.features import build_features, feature_columns, read_customer_activity
 from growth_pipeline.lib.labels import LabelSpec, attach_labels, label_specs, population
 from growth_pipeline_tests.warehouse_builder import load_days
 
 START = date(2026, 1, 1)
-CUSTOMER = """
-customers:
-  - id: pp
-    timezone: Asia/Kolkata
-    source: {{kind: local_folder, path: "{path}"}}
-    events: {{signup: Sign Up, conversion: [Subscription Purchased], revenue_property: amount,
-              goal: [Project Created], churn_event: Subscription Cancelled}}
-"""
 
 
 @pytest.fixture(scope="module")
 def small_customer(tmp_path_factory):
     root = tmp_path_factory.mktemp("pit")
     generate_demo(DemoSpec("powerplay", n_users=500, start=START, days=120, seed=3), root / "src")
-    customer = parse_customers(CUSTOMER.format(path=root / "src")).get("pp")
+    customer = customer_like(load_customers(REPO_ROOT / "customers.yaml").get("powerplay"), "pp", root / "src")
     return customer, Paths(root / "home"), root
 
 
