@@ -111,5 +111,6 @@ def test_a_customer_with_too_little_data_gets_not_enough_data_not_a_crash(pipeli
         if asset == "goal_model":
             continue   # the goal model is disabled for this customer
         m = meta(result, asset)
-        assert m["outcome"] == "not enough data" and "days of data" in m["reason"] or "positives" in m["reason"]
+        assert m["outcome"] == "not enough data"
+        assert "days of data" in m["reason"] or "positives" in m["reason"], m["reason"]
     assert meta(result, "goal_model")["outcome"] == "disabled"

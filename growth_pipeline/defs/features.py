@@ -57,9 +57,9 @@ def user_features(context: dg.AssetExecutionContext, growth: GrowthResource) -> 
     """One row per user as of the customer's latest day (``features.user_features``), built in Polars from data
     on or before that day only: recency; events, sessions, active days, revenue and purchases over 1, 7, 28
     and 90 days; the 7-day trend against the 21 days before (overall and for the most frequent events); days
-    since sign-up; the mix of the top events; channel, platform, country, city; and the customer's own
-    properties that the event catalogue shows filled. The models build the same frame for each of their
-    as-of dates."""
+    since sign-up and activity per day of tenure; the mix of the top events; channel, platform, country, city;
+    the customer's own properties that the event catalogue shows filled; the favourite category (when the
+    customer names a category property). The models build the same frame for each of their as-of dates."""
     customer = growth.customer(context.partition_key)
     with growth.warehouse(customer.id, read_only=True) as con:
         act = read_customer_activity(con, customer)

@@ -1,6 +1,8 @@
 """Models: churn, conversion, a custom goal and lifetime value per customer, CatBoost against baselines,
 tracked in MLflow, promoted to champion only when better."""
 
+import math
+
 import dagster as dg
 
 from growth_pipeline.defs.features import user_features
@@ -91,9 +93,12 @@ def _model_asset(name: str) -> dg.AssetsDefinition:
         decision = decide(tm.kind, tm.metrics, has_champion=champion is not None)
         tracking.record_decision(uri, logged, decision)
         context.log.info(f"{customer.id}/{name}: v{logged.version} {decision.outcome}: {decision.reason}")
-        shown = {f"{who}.{k}": round(tm.metrics[f"{who}.{k}"], 4) for who in
-                 ("model", "logistic", "linear", "historical_average", "rule", "champion", "oracle", "oracle_traits")
-                 for k in SHOWN[tm.kind] if f"{who}.{k}" in tm.metrics and tm.metrics[f"{who}.{k}"] == tm.metrics[f"{who}.{k}"]}
+        shown = {}
+        for who in ("model", "logistic", "linear", "historical_average", "rule", "champion", "oracle", "oracle_traits"):
+            for k in SHOWN[tm.kind]:
+                value = tm.metrics.get(f"{who}.{k}")
+                if value is not None and not math.isnan(value):
+                    shown[f"{who}.{k}"] = round(value, 4)
         importance = global_importance(tm.shap_values, tm.feature_names).head(10)
         return dg.MaterializeResult(
             metadata={

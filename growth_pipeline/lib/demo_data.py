@@ -589,6 +589,18 @@ def _seg_arange(counts: np.ndarray) -> np.ndarray:
     return np.arange(total, dtype=np.int64) - np.repeat(starts, counts)
 
 
+def _session_offsets(rng: np.random.Generator, sizes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For the events of sessions of ``sizes`` events each: the event's position in its session and its seconds
+    after the session start (exponential gaps, mean 50 s; the opening event at 0)."""
+    pos = _seg_arange(sizes)
+    gaps = rng.exponential(50.0, int(sizes.sum()))
+    gaps[pos == 0] = 0.0
+    offsets = np.cumsum(gaps)
+    if len(sizes):
+        offsets -= np.repeat(offsets[np.cumsum(sizes) - sizes], sizes)
+    return pos, offsets
+
+
 def _utc_offset(tz: ZoneInfo, ts: int) -> int:
     return int(datetime.fromtimestamp(ts, tz).utcoffset().total_seconds())
 
@@ -939,11 +951,7 @@ def generate_demo(spec: DemoSpec, out_dir: Path) -> DemoSummary:
             n_follow = rng_sim.poisson(par["events_per_session"][sess_u])
             size = 1 + n_follow
             e_u = np.repeat(sess_u, size)
-            e_pos = _seg_arange(size)
-            gaps = rng_sim.exponential(50.0, len(e_u))
-            gaps[e_pos == 0] = 0.0
-            cs = np.cumsum(gaps)
-            cs -= np.repeat(cs[np.cumsum(size) - size], size) if len(size) else 0
+            e_pos, cs = _session_offsets(rng_sim, size)
             e_sec = np.repeat(start, size) + cs + (np.repeat(is_su, size) & (e_pos > 0)) * 1.0
             e_first = e_pos == 0
             e_su = np.repeat(is_su, size)
@@ -989,11 +997,7 @@ def generate_demo(spec: DemoSpec, out_dir: Path) -> DemoSummary:
             k_v = 1 + rng_sim.poisson(1.5, len(vu))
             v_start = start_sessions(vu, d)
             v_u = np.repeat(vu, k_v)
-            v_pos = _seg_arange(k_v)
-            vg = rng_sim.exponential(50.0, len(v_u))
-            vg[v_pos == 0] = 0
-            vcs = np.cumsum(vg)
-            vcs -= np.repeat(vcs[np.cumsum(k_v) - k_v], k_v) if len(k_v) else 0
+            v_pos, vcs = _session_offsets(rng_sim, k_v)
             v_ev = _pick(rng_sim, len(v_u), model.anon_events, model)
             for pc in (0, 1, 2):
                 sel = np.flatnonzero((v_pos == 0) & (plat_code[v_u] == pc))
