@@ -161,6 +161,38 @@ class ModelsSettings(_Strict):
     search_trials: int = Field(default=20, ge=1, le=200)
 
 
+class ScoringSettings(_Strict):
+    """Daily scoring: bands by percentile within the customer's scored population of each model."""
+
+    high_band_percentile: float = Field(default=90.0, gt=0.0, lt=100.0)    # top 10% -> "high"
+    medium_band_percentile: float = Field(default=70.0, gt=0.0, lt=100.0)  # next 20% -> "medium", rest "low"
+
+    @model_validator(mode="after")
+    def _ordered(self) -> "ScoringSettings":
+        if self.medium_band_percentile >= self.high_band_percentile:
+            raise ValueError("medium_band_percentile must be below high_band_percentile")
+        return self
+
+
+class MonitoringSettings(_Strict):
+    """Drift and realised-performance thresholds. The defaults follow common practice (PSI 0.1 = watch,
+    0.25 = act) and ignore what small populations make noisy: a feature counts as drifted only when its PSI is
+    over the threshold AND a distribution test rejects "same distribution" after a Bonferroni correction, and
+    nothing is judged on fewer than ``min_rows`` users."""
+
+    psi_threshold: float = Field(default=0.25, gt=0.0)            # a feature's PSI from this value on is drift...
+    p_value: float = Field(default=0.01, gt=0.0, lt=1.0)          # ...when its KS / chi-square test agrees
+    drifted_importance_share: float = Field(default=0.3, gt=0.0, le=1.0)  # retrain when drifted features carry
+                                                                          # this share of SHAP importance...
+    severe_psi_threshold: float = Field(default=0.5, gt=0.0)       # ...or any input the model uses shifted this
+                                                                   # much (a product change, a tracking change)...
+    prediction_psi_threshold: float = Field(default=0.25, gt=0.0)  # ...or the scores themselves moved this much
+    min_rows: int = Field(default=300, ge=10)                      # fewer scored users: no drift verdict
+    performance_margin: float = Field(default=0.05, ge=0.0, le=1.0)  # realised AUC/Gini this far under test: retrain
+    min_outcomes: int = Field(default=30, ge=5)                    # positives and negatives needed for realised AUC
+    cooldown_days: int = Field(default=7, ge=0, le=365)            # at most one retrain request per model per cooldown
+
+
 class Customer(_Strict):
     id: str
     name: str | None = None
@@ -172,6 +204,8 @@ class Customer(_Strict):
     events: EventMeaning
     ingest: IngestSettings = IngestSettings()
     models: ModelsSettings = ModelsSettings()
+    scoring: ScoringSettings = ScoringSettings()
+    monitoring: MonitoringSettings = MonitoringSettings()
 
     @field_validator("id")
     @classmethod

@@ -18,6 +18,8 @@ from growth_pipeline.lib.promotion import decide
 from growth_pipeline.lib.training import NotEnoughData, train_model
 
 GROUP = "models"
+TRIGGER_TAG = "growth/trigger"          # drift | weekly_schedule | manual (set by sensors and schedules)
+REASON_TAG = "growth/retrain_reason"
 DESCRIPTIONS = {
     "churn": "Churn risk: among users active in the last 28 days, the probability of no activity in the next "
              "14 days (or of the customer's churn event, if configured).",
@@ -85,9 +87,13 @@ def _model_asset(name: str) -> dg.AssetsDefinition:
             scored = champion.predict(tm.test_frame)
             m = classifier_metrics(y, scored) if tm.kind == "classifier" else regression_metrics(y, scored)
             tm.metrics.update({f"champion.{k}": v for k, v in m.items()})
+        # Why this training happened (a drift sensor's or schedule's run tags), carried into MLflow.
+        trigger = {"trigger": context.run.tags.get(TRIGGER_TAG, "manual")}
+        if context.run.tags.get(REASON_TAG):
+            trigger["trigger.reason"] = context.run.tags[REASON_TAG]
         logged = tracking.log_training_run(tm, tracking_uri=uri, artifact_root=mlflow.artifacts(growth.paths),
                                            dagster_run_id=context.run_id, code_version=growth.code_version,
-                                           partition=customer.id)
+                                           partition=customer.id, extra_tags=trigger)
         if tm.reasons is not None:
             tracking.log_table_csv(uri, logged.run_id, tm.reasons, "reasons_test_set.csv")
         decision = decide(tm.kind, tm.metrics, has_champion=champion is not None)
@@ -104,6 +110,7 @@ def _model_asset(name: str) -> dg.AssetsDefinition:
             metadata={
                 "outcome": decision.outcome,
                 "decision": decision.reason,
+                "trigger": " - ".join(trigger.values()),
                 "mlflow_run": dg.MetadataValue.url(logged.run_url),
                 "registered_model": f"{logged.registered_name} v{logged.version}",
                 "test_as_of": str(tm.split.test),

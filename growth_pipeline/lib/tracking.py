@@ -54,6 +54,8 @@ MAX_PARAM_VALUE = 6000         # mlflow.utils.validation.MAX_PARAM_VAL_LENGTH
 MAX_TAG_VALUE = 8000           # mlflow.utils.validation.MAX_TAG_VAL_LENGTH
 MAX_KEY = 250                  # mlflow.utils.validation.MAX_ENTITY_KEY_LENGTH
 SHAP_MAX_ROWS = 2000
+REFERENCE_MAX_ROWS = 20000    # the drift reference: a sample of the test population with its scores
+REFERENCE_ARTIFACT = "drift_reference.parquet"
 SIGNATURE_ROWS = 5
 LOCK_RETRIES = 5
 LOCK_BACKOFF_SECONDS = 0.25
@@ -390,9 +392,33 @@ def _pip_requirements() -> list[str]:
     return [f"{pkg}=={version(pkg)}" for pkg in ("catboost", "numpy", "pandas")]
 
 
+def drift_reference(tm: TrainedModel, max_rows: int = REFERENCE_MAX_ROWS) -> pl.DataFrame:
+    """What drift is measured against: the model's inputs on its test snapshot (the latest matured population,
+    the same shape as a day's scoring population) and the model's scores, at most ``max_rows`` rows."""
+    frame = model_input(tm.test_frame, tm.feature_names, tm.cat_features)
+    score = tm.test_predictions.get("model")
+    if score is None:
+        score = tm.predict(tm.test_frame)
+    frame = frame.with_columns(pl.Series("__score__", np.asarray(score, dtype=np.float64)))
+    if frame.height > max_rows:
+        frame = frame.sample(n=max_rows, seed=0)
+    return frame
+
+
+def _importance_share(tm: TrainedModel) -> dict[str, float]:
+    if tm.shap_values is None or len(tm.shap_values) == 0:
+        return {}
+    mean_abs = np.abs(np.asarray(tm.shap_values)).mean(axis=0)
+    total = float(mean_abs.sum()) or 1.0
+    return {f: float(v / total) for f, v in zip(tm.feature_names, mean_abs)}
+
+
 def log_training_run(tm: TrainedModel, *, tracking_uri: str, artifact_root: str | None, dagster_run_id: str,
-                     code_version: str, partition: str | None = None) -> LoggedRun:
+                     code_version: str, partition: str | None = None,
+                     extra_tags: dict[str, str] | None = None) -> LoggedRun:
     """Log ``tm`` as one MLflow run, register its model as a new version with alias ``challenger``.
+
+    ``extra_tags`` (e.g. why the run was started: ``trigger=drift``, the drift reason) are added to the run.
 
     The run ends FINISHED, or FAILED when anything raises (the exception propagates).
     """
@@ -427,6 +453,7 @@ def log_training_run(tm: TrainedModel, *, tracking_uri: str, artifact_root: str 
     }
     if partition is not None:
         tags["partition"] = partition
+    tags.update(extra_tags or {})
     if shap_note:
         tags["shap_summary"] = "skipped"
     tags = {k: _redact(str(v), secrets) for k, v in tags.items()}
@@ -461,6 +488,9 @@ def log_training_run(tm: TrainedModel, *, tracking_uri: str, artifact_root: str 
                     png = tmpdir / "shap_summary.png"
                     png.write_bytes(shap_png)
                     mlflow.log_artifact(str(png))
+                ref = tmpdir / REFERENCE_ARTIFACT
+                drift_reference(tm).write_parquet(ref)
+                mlflow.log_artifact(str(ref))
             meta = {
                 "feature_names": list(tm.feature_names),
                 "cat_features": list(tm.cat_features),
@@ -470,6 +500,7 @@ def log_training_run(tm: TrainedModel, *, tracking_uri: str, artifact_root: str 
                 "label_definition": tm.label_definition,
                 "split": tm.split.as_dict(),
                 "calibrator": tm.calibrator.to_dict() if tm.calibrator is not None else None,
+                "importance_share": _importance_share(tm),
             }
             mlflow.log_dict(json.loads(json.dumps(meta, default=str)), "model_meta.json")
 
@@ -504,6 +535,13 @@ class LoadedModel:
     label_definition: dict[str, Any]
     metrics: dict[str, float]
     split: dict[str, Any]
+    importance_share: dict[str, float] | None = None   # feature -> share of mean |SHAP| on the test set
+    tracking_uri: str = ""
+
+    def reference(self) -> pl.DataFrame | None:
+        """The drift reference logged with this version (model inputs + ``__score__``), or None for versions
+        logged before references existed."""
+        return load_reference(self.tracking_uri, self.run_id)
 
     def predict(self, frame: pl.DataFrame) -> np.ndarray:
         """Calibrated probability (classifiers) or predicted value (ltv), as ``TrainedModel.predict``."""
@@ -551,7 +589,35 @@ def load_model(tracking_uri: str, registered_name: str, alias: str = CHAMPION) -
         label_definition=meta.get("label_definition") or {},
         metrics=dict(run.data.metrics),
         split=meta.get("split") or {},
+        importance_share=dict(meta.get("importance_share") or {}),
+        tracking_uri=tracking_uri,
     )
+
+
+def load_reference(tracking_uri: str, run_id: str) -> pl.DataFrame | None:
+    """The drift reference artifact of a run, or None when the run has none."""
+    from mlflow.exceptions import MlflowException
+
+    client = _client(tracking_uri)
+    with tempfile.TemporaryDirectory(prefix="growth-mlflow-") as tmp:
+        try:
+            path = _retry(client.download_artifacts, run_id, REFERENCE_ARTIFACT, tmp)
+        except (MlflowException, OSError):
+            return None
+        return pl.read_parquet(path)
+
+
+def version_metrics(tracking_uri: str, registered_name: str, version: str) -> dict[str, float]:
+    """The test metrics of the run behind one registered version (what it promised when it was trained)."""
+    client = _client(tracking_uri)
+    mv = _retry(client.get_model_version, registered_name, str(version))
+    return dict(_retry(client.get_run, mv.run_id).data.metrics)
+
+
+def tag_run(tracking_uri: str, run_id: str, tags: dict[str, str]) -> None:
+    client = _client(tracking_uri)
+    for k, v in tags.items():
+        _retry(client.set_tag, run_id, _key(k), str(v)[:MAX_TAG_VALUE])
 
 
 # --------------------------------------------------------------------------------------------------- promotion

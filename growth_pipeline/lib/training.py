@@ -61,7 +61,8 @@ def labelled_snapshot(act: Activity, as_of: date, spec: LabelSpec) -> pl.DataFra
     features = build_features(act, as_of)
     if features.is_empty():
         return features
-    return attach_labels(population(features, spec), act.daily, as_of, spec)
+    # sorted: joins do not keep row order, and CatBoost's result depends on it (same data, same model)
+    return attach_labels(population(features, spec), act.daily, as_of, spec).sort("user_key")
 
 
 def _check_counts(name: str, frame: pl.DataFrame, spec: LabelSpec) -> None:

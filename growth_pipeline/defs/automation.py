@@ -1,0 +1,158 @@
+"""Jobs, schedules and sensors that run growth_pipeline every day for every customer.
+
+The daily pipeline alternates between (customer, day) and customer-wide assets, and a Dagster job holds assets
+of one partitioning only, so a day is four runs, chained by the `daily_pipeline_next_stage` sensor when the
+previous one succeeds (a failed stage stops that customer's day, visibly, instead of scoring stale data):
+
+    daily_ingest (customer|day)    landed_exports (Mixpanel download for API customers), raw_events
+    customer_refresh (customer)    identities, event_catalog
+    daily_scoring (customer|day)   user_daily, user_scores, model_drift
+    customer_outputs (customer)    user_features, analytics and the customer report
+
+Every run carries the tag `growth/customer`, so dagster.yaml's queue runs one run per customer at a time.
+"""
+
+from datetime import date, datetime, timezone
+
+import dagster as dg
+
+from growth_pipeline.defs.models import REASON_TAG, TRIGGER_TAG
+from growth_pipeline.defs.partitions import customer_day_partitions, customer_partitions
+from growth_pipeline.defs.resources import GrowthResource
+from growth_pipeline.lib.retraining import DriftSignal, RetrainState, plan, yesterday
+
+CUSTOMER_TAG = "growth/customer"
+DAY_TAG = "growth/day"
+PIPELINE_TAG = "growth/pipeline"
+MODEL_ASSETS = ["churn_model", "conversion_model", "goal_model", "ltv_model"]
+
+daily_ingest_job = dg.define_asset_job(
+    "daily_ingest", selection=["landed_exports", "raw_events"], partitions_def=customer_day_partitions,
+    description="A customer's day: download (Mixpanel API customers) and load the raw events.")
+customer_refresh_job = dg.define_asset_job(
+    "customer_refresh", selection=["identities", "event_catalog"], partitions_def=customer_partitions,
+    description="A customer's identities and event catalogue after new raw events.")
+daily_scoring_job = dg.define_asset_job(
+    "daily_scoring", selection=["user_daily", "user_scores", "model_drift"], partitions_def=customer_day_partitions,
+    description="A customer's day: daily activity, scores by the champion models, drift and realised performance.")
+retrain_job = dg.define_asset_job(
+    "retrain", selection=MODEL_ASSETS, partitions_def=customer_partitions,
+    description="Retrain a customer's models (all, or those a run request selects); each new version goes "
+                "through the champion/challenger gate.")
+
+
+# The customer-wide outputs of a day: everything customer-partitioned downstream of the scores, except the
+# models (they are retrained by the drift sensor or the weekly schedule, not every day).
+customer_outputs_job = dg.define_asset_job(
+    "customer_outputs",
+    selection=(dg.AssetSelection.assets("user_features") | dg.AssetSelection.groups("analytics", "report")),
+    partitions_def=customer_partitions,
+    description="A customer's feature snapshot, growth analytics and report after the day's scores.")
+
+
+# (job after which, the next job, whether the next one is partitioned by (customer, day))
+def _next_stage(job_name: str) -> tuple[str, bool] | None:
+    return {"daily_ingest": ("customer_refresh", False), "customer_refresh": ("daily_scoring", True),
+            "daily_scoring": ("customer_outputs", False)}.get(job_name)
+
+
+def _tags(customer: str, day: date | str, **extra: str) -> dict[str, str]:
+    return {CUSTOMER_TAG: customer, DAY_TAG: str(day), PIPELINE_TAG: "daily", **extra}
+
+
+def _registered(instance: dg.DagsterInstance) -> set[str]:
+    return set(instance.get_dynamic_partitions(customer_partitions.name))
+
+
+@dg.schedule(cron_schedule="0 6 * * *", job=daily_ingest_job, execution_timezone="UTC",
+             default_status=dg.DefaultScheduleStatus.RUNNING,
+             description="Every day at 06:00 UTC: yesterday (in each customer's timezone) for every customer; the "
+                         "daily_pipeline_next_stage sensor carries each customer's day through scoring and drift.")
+def daily_refresh(context: dg.ScheduleEvaluationContext, growth: GrowthResource):
+    now = context.scheduled_execution_time or datetime.now(timezone.utc)
+    known = _registered(context.instance)
+    requests, skipped = [], []
+    for customer in growth.registry().customers:
+        if customer.id not in known:   # the customer_registry sensor has not added it yet
+            skipped.append(customer.id)
+            continue
+        day = yesterday(now, customer.timezone)
+        requests.append(dg.RunRequest(
+            run_key=f"daily:{customer.id}:{day}", partition_key=f"{customer.id}|{day}",
+            tags=_tags(customer.id, day)))
+    if not requests:
+        return dg.SkipReason(f"no registered customer (not yet registered: {', '.join(skipped) or 'none'})")
+    if skipped:
+        context.log.warning(f"not yet registered as partitions, skipped: {', '.join(skipped)}")
+    return requests
+
+
+@dg.run_status_sensor(run_status=dg.DagsterRunStatus.SUCCESS,
+                      monitored_jobs=[daily_ingest_job, customer_refresh_job, daily_scoring_job],
+                      request_jobs=[customer_refresh_job, daily_scoring_job, customer_outputs_job],
+                      default_status=dg.DefaultSensorStatus.RUNNING, minimum_interval_seconds=30,
+                      description="Starts the next stage of a customer's daily pipeline when the previous one "
+                                  "succeeded (runs started by the daily_refresh schedule only).")
+def daily_pipeline_next_stage(context: dg.RunStatusSensorContext):
+    run = context.dagster_run
+    if run.tags.get(PIPELINE_TAG) != "daily":
+        return dg.SkipReason(f"run {run.run_id} is not part of the daily pipeline")
+    nxt = _next_stage(run.job_name)
+    if nxt is None:
+        return dg.SkipReason(f"{run.job_name} is the last stage")
+    job_name, by_day = nxt
+    customer, day = run.tags[CUSTOMER_TAG], run.tags[DAY_TAG]
+    return dg.RunRequest(run_key=f"daily:{customer}:{day}:{job_name}", job_name=job_name,
+                         partition_key=f"{customer}|{day}" if by_day else customer, tags=_tags(customer, day))
+
+
+@dg.sensor(job=retrain_job, minimum_interval_seconds=60, default_status=dg.DefaultSensorStatus.RUNNING,
+           description="Retrains a customer's model when model_drift says its world changed (feature or score "
+                       "drift over the customer's thresholds) or its published scores underperform; at most one "
+                       "request per customer and model per cooldown (customers.yaml monitoring.cooldown_days, in "
+                       "days of data). The retrained model goes through the same champion/challenger gate.")
+def retrain_on_drift(context: dg.SensorEvaluationContext, growth: GrowthResource):
+    state = RetrainState.from_cursor(context.cursor)
+    result = context.instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=dg.AssetKey("model_drift"), after_storage_id=state.after_storage_id),
+        limit=200, ascending=True)
+    signals = []
+    for record in result.records:
+        mat = record.asset_materialization
+        keys = customer_day_partitions.get_partition_key_from_str(mat.partition).keys_by_dimension
+        retrain = mat.metadata.get("retrain")
+        for customer, models in (retrain.value if retrain is not None else {}).items():
+            for model, reason in models.items():
+                signals.append(DriftSignal(customer, model, date.fromisoformat(keys["day"]), reason,
+                                           record.storage_id))
+        state.after_storage_id = record.storage_id
+    if not signals:
+        return dg.SensorResult(skip_reason="no model asked to be retrained", cursor=state.to_cursor())
+    registry = growth.registry()
+    cooldowns = {c.id: c.monitoring.cooldown_days for c in registry.customers}
+    requests = []
+    for d in plan(signals, state, cooldowns):
+        s = d.signal
+        if not d.request:
+            context.log.info(f"{s.customer}/{s.model}: drift on {s.day} not acted on: {d.why}")
+            continue
+        context.log.info(f"{s.customer}/{s.model}: retraining requested (drift on {s.day}): {s.reason}")
+        requests.append(dg.RunRequest(
+            run_key=f"retrain:{s.customer}:{s.model}:{s.storage_id}", partition_key=s.customer,
+            asset_selection=[dg.AssetKey(f"{s.model}_model")],
+            tags={CUSTOMER_TAG: s.customer, DAY_TAG: s.day.isoformat(), TRIGGER_TAG: "drift",
+                  REASON_TAG: s.reason[:2000]}))
+    return dg.SensorResult(run_requests=requests, cursor=state.to_cursor())
+
+
+@dg.schedule(cron_schedule="0 3 * * 1", job=retrain_job, execution_timezone="UTC",
+             default_status=dg.DefaultScheduleStatus.STOPPED,
+             description="Mondays 03:00 UTC: retrain every customer's models (off by default; drift-triggered "
+                         "retraining is the normal path). Each new version goes through the champion gate.")
+def weekly_retrain(context: dg.ScheduleEvaluationContext, growth: GrowthResource):
+    known = _registered(context.instance)
+    stamp = (context.scheduled_execution_time or datetime.now(timezone.utc)).date().isoformat()
+    return [dg.RunRequest(run_key=f"weekly:{c.id}:{stamp}", partition_key=c.id,
+                          tags={CUSTOMER_TAG: c.id, TRIGGER_TAG: "weekly_schedule"})
+            for c in growth.registry().customers if c.id in known]
+
