@@ -23,12 +23,15 @@ DEMO_DAYS = 300
 DEMO_USERS = {"powerplay": 8000, "foodie": 12000}
 
 MODEL_ASSETS = ["churn_model", "conversion_model", "goal_model", "ltv_model"]
-# In dependency order: (partitioning, assets). Day stages run as one run over the date range.
+SCORE_DAYS = 15     # scored days at the end of a range: enough for the 14-day models' realised performance
+# In dependency order: (partitioning, assets). Day stages run as one run over the date range; "score" stages
+# over the last days of it (--score-days).
 STAGES = [
     ("day", ["landed_exports", "raw_events"]),
     ("customer", ["identities", "event_catalog"]),
     ("day", ["user_daily"]),
     ("customer", ["user_features", *MODEL_ASSETS]),
+    ("score", ["user_scores", "model_drift"]),
 ]
 ALL_ASSETS = [a for _, assets in STAGES for a in assets]
 
@@ -63,10 +66,12 @@ def register_customers(instance, customer_ids: list[str]) -> list[str]:
     return new
 
 
-def materialize_range(instance, customer: str, start: date, end: date, select: list[str] | None = None) -> bool:
+def materialize_range(instance, customer: str, start: date, end: date, select: list[str] | None = None,
+                      score_days: int = SCORE_DAYS, train: bool = True) -> bool:
     """Materialize the selected assets of one customer for days start..end (inclusive), stage by stage in
-    dependency order: each day stage is one run over the whole range, each customer stage one run. Returns
-    True when every run succeeded."""
+    dependency order: each day stage is one run over the whole range, each customer stage one run, scoring and
+    drift one run over the last ``score_days`` days. ``train=False`` leaves the models as they are (daily
+    operation: the drift sensor decides when to retrain). Returns True when every run succeeded."""
     import dagster as dg
     from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
@@ -77,18 +82,23 @@ def materialize_range(instance, customer: str, start: date, end: date, select: l
     unknown = sorted(set(wanted) - set(ALL_ASSETS))
     if unknown:
         raise SystemExit(f"unknown asset(s): {', '.join(unknown)}; choose from {', '.join(ALL_ASSETS)}")
+    if not train:
+        wanted = [a for a in wanted if a not in MODEL_ASSETS]
+    if score_days <= 0:
+        wanted = [a for a in wanted if a not in ("user_scores", "model_drift")]
     tags = {"growth/customer": customer}
     for shape, stage in STAGES:
         selected = [a for a in stage if a in wanted]
         if not selected:
             continue
         t0 = time.perf_counter()
-        if shape == "day":
-            run_tags = {**tags, ASSET_PARTITION_RANGE_START_TAG: f"{customer}|{start}",
+        if shape in ("day", "score"):
+            first = start if shape == "day" else max(start, end - timedelta(days=score_days - 1))
+            run_tags = {**tags, ASSET_PARTITION_RANGE_START_TAG: f"{customer}|{first}",
                         ASSET_PARTITION_RANGE_END_TAG: f"{customer}|{end}"}
             result = dg.materialize(assets, selection=selected, instance=instance, resources=defs.resources,
                                     raise_on_error=False, tags=run_tags)
-            what = f"{customer} {start}..{end}"
+            what = f"{customer} {first}..{end}"
         else:
             result = dg.materialize(assets, selection=selected, instance=instance, resources=defs.resources,
                                     partition_key=customer, raise_on_error=False, tags=tags)
@@ -101,7 +111,23 @@ def materialize_range(instance, customer: str, start: date, end: date, select: l
               flush=True)
         if not ok:
             return False
+        if "model_drift" in selected:
+            report_drift(result)
     return True
+
+
+def report_drift(result) -> None:
+    """Print what model_drift found on the last day of a run (the same table the Dagster UI shows)."""
+    mats = result.asset_materializations_for_node("model_drift")
+    if not mats:
+        return
+    retrain = mats[-1].metadata.get("retrain")
+    asked = retrain.value if retrain is not None else {}
+    for customer, models in asked.items():
+        for model, reason in models.items():
+            print(f"  drift: {customer}/{model} asks to be retrained: {reason}")
+    if not asked:
+        print("  drift: no model asks to be retrained")
 
 
 def failed_steps(result) -> set[str]:
@@ -122,7 +148,7 @@ def cmd_generate_demo(args) -> int:
     for customer in args.customers:
         t0 = time.perf_counter()
         spec = DemoSpec(customer=customer, n_users=args.users or DEMO_USERS[customer], start=args.start,
-                        days=args.days, seed=args.seed)
+                        days=args.days, seed=args.seed, behaviour_change=getattr(args, "behaviour_change", None))
         summary = generate_demo(spec, paths.demo_dir / customer)
         print(f"{customer}: {summary.events:,} events of {summary.users:,} users over {summary.days} days "
               f"in {summary.files} files -> {summary.out_dir} ({time.perf_counter() - t0:.1f} s)")
@@ -136,7 +162,46 @@ def cmd_materialize(args) -> int:
     instance = _instance(paths)
     register_customers(instance, registry.ids)
     select = [s.strip() for s in args.select.split(",")] if args.select else None
-    return 0 if materialize_range(instance, args.customer, args.start, args.end, select) else 1
+    score_days = args.score_days if args.score_days is not None else (
+        (args.end - args.start).days + 1 if (args.end - args.start).days < 31 else SCORE_DAYS)
+    ok = materialize_range(instance, args.customer, args.start, args.end, select, score_days=score_days,
+                           train=not args.no_train)
+    return 0 if ok else 1
+
+
+def cmd_retrain_on_drift(args) -> int:
+    """Evaluate the retrain_on_drift sensor once, in this process, and run what it requests (what the Dagster
+    daemon does every minute when `dagster dev` runs). Its cursor is kept under GROWTH_HOME/state."""
+    import dagster as dg
+
+    from growth_pipeline.definitions import defs
+    from growth_pipeline.defs.automation import retrain_on_drift
+
+    paths = Paths()
+    instance = _instance(paths)
+    register_customers(instance, load_customers().ids)
+    cursor_file = paths.state_dir / "retrain_on_drift.cursor"
+    cursor = cursor_file.read_text() if cursor_file.exists() else None
+    with dg.build_sensor_context(instance=instance, resources=defs.resources, cursor=cursor) as ctx:
+        result = retrain_on_drift(ctx)
+    cursor_file.parent.mkdir(parents=True, exist_ok=True)
+    cursor_file.write_text(result.cursor or "")
+    if not result.run_requests:
+        print("retrain-on-drift: no model needs retraining (or its cooldown has not passed)")
+        return 0
+    ok = True
+    for req in result.run_requests:
+        assets = [k.to_user_string() for k in req.asset_selection]
+        print(f"retrain-on-drift: {req.partition_key}: {', '.join(assets)}: {req.tags['growth/retrain_reason']}")
+        res = dg.materialize(list(defs.assets), selection=assets, instance=instance, resources=defs.resources,
+                             partition_key=req.partition_key, tags=req.tags, raise_on_error=False)
+        for asset in assets:
+            mats = res.asset_materializations_for_node(asset)
+            outcome = mats[0].metadata["outcome"].value if mats else "failed"
+            decision = mats[0].metadata["decision"].value if mats else ""
+            print(f"  {asset}: {outcome}: {decision}")
+        ok &= res.success or bool(gate_refusals(res)) and gate_refusals(res) == failed_steps(res)
+    return 0 if ok else 1
 
 
 def cmd_demo(args) -> int:
@@ -180,6 +245,17 @@ def _date(text: str) -> date:
         raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {text!r}") from None
 
 
+def _behaviour_change(text: str):
+    from growth_pipeline.lib.demo_data import BehaviourChange
+
+    try:
+        day, event, factor = text.split(":")
+        return BehaviourChange(date.fromisoformat(day), event, float(factor))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected DAY:EVENT:FACTOR, e.g. '2026-10-01:Task Created:0.5'; "
+                                         f"got {text!r}") from None
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="growth-pipeline", description=__doc__.split("\n")[0])
     sub = p.add_subparsers(dest="command", required=True)
@@ -192,12 +268,22 @@ def build_parser() -> argparse.ArgumentParser:
         sp.add_argument("--seed", type=int, default=7)
 
     demo_args(sub.add_parser("demo", help="generate the demo data and materialize every asset for it"))
-    demo_args(sub.add_parser("generate-demo", help="write the demo customers' Mixpanel exports"))
+    g = sub.add_parser("generate-demo", help="write the demo customers' Mixpanel exports")
+    demo_args(g)
+    g.add_argument("--behaviour-change", type=_behaviour_change, default=None, metavar="DAY:EVENT:FACTOR",
+                   help="from DAY on, the rate of EVENT is multiplied by FACTOR, e.g. '2026-10-01:Task Created:0.5' "
+                        "(the days before DAY stay byte-identical)")
     m = sub.add_parser("materialize", help="materialize one customer's partitions for a date range")
     m.add_argument("--customer", required=True)
     m.add_argument("--start", type=_date, required=True)
     m.add_argument("--end", type=_date, required=True)
     m.add_argument("--select", help=f"comma-separated assets (default: all of {', '.join(ALL_ASSETS)})")
+    m.add_argument("--no-train", action="store_true",
+                   help="leave the models as they are (daily operation; retraining is the drift sensor's call)")
+    m.add_argument("--score-days", type=int, default=None,
+                   help=f"score the last N days of the range (default: every day of a range under 31 days, "
+                        f"else the last {SCORE_DAYS})")
+    sub.add_parser("retrain-on-drift", help="evaluate the retrain_on_drift sensor once and run what it requests")
     ui = sub.add_parser("ui", help="start the Dagster UI (dagster dev) on this deployment's instance")
     ui.add_argument("--host", default="127.0.0.1")
     ui.add_argument("--port", type=int, default=3000)
@@ -213,6 +299,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"--end {args.end} is before --start {args.start}", file=sys.stderr)
         return 2
     handler = {"demo": cmd_demo, "generate-demo": cmd_generate_demo, "materialize": cmd_materialize,
+               "retrain-on-drift": cmd_retrain_on_drift,
                "ui": cmd_ui, "mlflow-ui": cmd_mlflow_ui}[args.command]
     return handler(args)
 

@@ -49,8 +49,8 @@ class ScoringModel(Protocol):
 
 @dataclass(frozen=True)
 class Bands:
-    high_percentile: float = 90.0     # percentile >= this: "high"
-    medium_percentile: float = 70.0   # >= this: "medium"; below: "low"
+    high_percentile: float = 90.0     # percentile above this: "high" (the top 10%)
+    medium_percentile: float = 70.0   # above this: "medium" (the next 20%); the rest: "low"
 
 
 def percentiles(score: np.ndarray) -> np.ndarray:
@@ -66,7 +66,7 @@ def percentiles(score: np.ndarray) -> np.ndarray:
 
 
 def bands(pct: np.ndarray, b: Bands) -> np.ndarray:
-    return np.where(pct >= b.high_percentile, "high", np.where(pct >= b.medium_percentile, "medium", "low"))
+    return np.where(pct > b.high_percentile, "high", np.where(pct > b.medium_percentile, "medium", "low"))
 
 
 def score_model(name: str, model: ScoringModel, features: pl.DataFrame, spec: LabelSpec, day: date, *,
