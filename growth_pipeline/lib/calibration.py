@@ -28,6 +28,7 @@ import numpy as np
 
 from growth_pipeline.lib.metrics import as_array
 
+TIE_BREAK = 1e-6
 METHODS = ("none", "platt", "isotonic")  # in order of complexity: ties go to the earlier one
 LOGIT_EPS = 1e-6          # p is clipped to [eps, 1 - eps] before logit and in log loss
 ISOTONIC_MIN, ISOTONIC_MAX = 1e-4, 1 - 1e-4
@@ -122,7 +123,10 @@ class Calibrator:
             z = self.coef * _logit(q) + self.intercept
             return 1.0 / (1.0 + np.exp(-z))
         out = np.interp(q, self.x_thresholds, self.y_thresholds)  # constant outside the fitted range
-        return np.clip(out, ISOTONIC_MIN, ISOTONIC_MAX)
+        # Isotonic steps are flat: users the model ranks apart would tie, and ties cost ranking quality (AUC,
+        # lift, percentiles). A tie-breaker of at most 1e-6 keeps the model's order and changes no probability
+        # by more than that.
+        return np.clip(out, ISOTONIC_MIN, ISOTONIC_MAX - TIE_BREAK) + TIE_BREAK * np.clip(q, 0.0, 1.0)
 
     def to_dict(self) -> dict:
         """JSON-serialisable parameters (Python floats; ``repr`` round-trips them exactly)."""

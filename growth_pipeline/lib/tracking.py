@@ -47,6 +47,8 @@ if TYPE_CHECKING:
     from growth_pipeline.lib.promotion import Decision
 
 log = logging.getLogger(__name__)
+# MLflow draws a progress bar for every artifact download (a model, a drift reference): noise in run logs.
+os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 
 DEFAULT_UI_URL = "http://127.0.0.1:5000"
 CHAMPION, CHALLENGER = "champion", "challenger"
