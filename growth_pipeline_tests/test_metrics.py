@@ -374,3 +374,20 @@ def test_charts_reject_bad_input():
         charts.calibration_chart([0, 1, 1], {"m": [0.1, 0.2]}, "t")
     with pytest.raises(ValueError, match="length"):
         charts.bar_chart(["a"], [1, 2], "t", "x")
+
+
+def test_paired_bootstrap_win_rate_tells_noise_from_a_better_model():
+    from growth_pipeline.lib.metrics import paired_bootstrap_win_rate
+
+    rng = np.random.default_rng(0)
+    n = 3000
+    signal = rng.normal(size=n)
+    y = (signal + rng.normal(size=n) > 0.5).astype(int)
+    good = signal + 0.5 * rng.normal(size=n)
+    worse = signal + 1.5 * rng.normal(size=n)
+    same = good + 1e-9 * rng.normal(size=n)         # the same ranking, up to float noise
+    assert paired_bootstrap_win_rate(y, good, worse, "classifier") > 0.95
+    assert paired_bootstrap_win_rate(y, worse, good, "classifier") < 0.05
+    assert paired_bootstrap_win_rate(y, same, good, "classifier") < 0.9
+    revenue = np.where(y == 1, np.exp(signal), 0.0)
+    assert paired_bootstrap_win_rate(revenue, np.exp(good), np.exp(worse), "ltv") > 0.95

@@ -435,6 +435,10 @@ C, L = "classifier", "ltv"
     (C, {"model.roc_auc": 0.81, "logistic.roc_auc": 0.7, "champion.roc_auc": 0.80}, True, True, True,
      "beats champion v3 0.800"),
     (C, {"model.roc_auc": 0.81, "logistic.roc_auc": 0.7}, True, False, True, "not scored"),  # champion unscored
+    (C, {"model.roc_auc": 0.9511, "logistic.roc_auc": 0.7, "champion.roc_auc": 0.9506,
+         "champion.new_win_rate": 0.62}, True, False, True, "not clearly better (higher on 62%"),   # noise keeps
+    (C, {"model.roc_auc": 0.83, "logistic.roc_auc": 0.7, "champion.roc_auc": 0.80,
+         "champion.new_win_rate": 0.97}, True, True, True, "on 97% of paired bootstrap resamples"),
     (C, {"model.roc_auc": 0.7204, "logistic.roc_auc": 0.7201}, False, True, True, "logistic 0.720"),
     (C, {"model.roc_auc": 0.7201, "logistic.roc_auc": 0.7204}, False, False, False,
      "0.7201 does not beat logistic 0.7204"),                                         # digits enough to differ

@@ -12,7 +12,7 @@ from growth_pipeline.lib import tracking
 from growth_pipeline.lib.explain import global_importance
 from growth_pipeline.lib.features import read_customer_activity
 from growth_pipeline.lib.labels import MODEL_NAMES, label_specs
-from growth_pipeline.lib.metrics import classifier_metrics, regression_metrics
+from growth_pipeline.lib.metrics import classifier_metrics, paired_bootstrap_win_rate, regression_metrics
 from growth_pipeline.lib.oracle import truth_oracle
 from growth_pipeline.lib.promotion import decide
 from growth_pipeline.lib.training import NotEnoughData, train_model
@@ -87,6 +87,8 @@ def _model_asset(name: str) -> dg.AssetsDefinition:
             scored = champion.predict(tm.test_frame)
             m = classifier_metrics(y, scored) if tm.kind == "classifier" else regression_metrics(y, scored)
             tm.metrics.update({f"champion.{k}": v for k, v in m.items()})
+            tm.metrics["champion.new_win_rate"] = paired_bootstrap_win_rate(y, tm.test_predictions["model"], scored,
+                                                                            tm.kind)
         # Why this training happened (a drift sensor's or schedule's run tags), carried into MLflow.
         trigger = {"trigger": context.run.tags.get(TRIGGER_TAG, "manual")}
         if context.run.tags.get(REASON_TAG):

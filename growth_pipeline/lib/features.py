@@ -262,6 +262,8 @@ def build_features(act: Activity, as_of: date) -> pl.DataFrame:
 def feature_columns(frame: pl.DataFrame) -> tuple[list[str], list[str]]:
     """(features, categorical features) of a feature frame: everything but keys, dates and labels."""
     skip = set(META_COLUMNS) | {"label"}
-    feats = [c for c in frame.columns if c not in skip]
+    # sorted: pivots give columns in the order values first appear, which varies from run to run, and CatBoost's
+    # result depends on the column order (same data, same model)
+    feats = sorted(c for c in frame.columns if c not in skip)
     cats = [c for c in feats if frame.schema[c] in (pl.Utf8, pl.String, pl.Categorical)]
     return feats, cats

@@ -371,3 +371,30 @@ def gains_table(y_true: Any, score: Any, n_bins: int = N_BINS) -> pl.DataFrame:
 def finite_or_none(metrics: dict[str, float]) -> dict[str, float | None]:
     """The same dict with NaN / inf replaced by ``None`` (for JSON and for stores that reject NaN)."""
     return {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in metrics.items()}
+
+
+def paired_bootstrap_win_rate(y_true: Any, new: Any, old: Any, kind: str, n_resamples: int = 200,
+                              seed: int = 0) -> float:
+    """The share of paired bootstrap resamples of one test set (the same users for both models) on which ``new``
+    has the higher primary metric than ``old`` (ROC-AUC for classifiers, normalized Gini for ltv). 0.5 means the
+    two are indistinguishable on this test set; the champion gate asks for clearly more."""
+    from sklearn.metrics import roc_auc_score
+
+    y = as_array(y_true, "y_true")
+    a, b = as_array(new, "new"), as_array(old, "old")
+    rng = np.random.default_rng(seed)
+    wins = valid = 0
+    for _ in range(n_resamples):
+        idx = rng.integers(0, len(y), len(y))
+        yy = y[idx]
+        if kind == "classifier":
+            if yy.min() == yy.max():
+                continue
+            ma, mb = roc_auc_score(yy, a[idx]), roc_auc_score(yy, b[idx])
+        else:
+            if not np.any(yy > 0):
+                continue
+            ma, mb = normalized_gini(yy, a[idx]), normalized_gini(yy, b[idx])
+        valid += 1
+        wins += ma > mb
+    return wins / valid if valid else float("nan")

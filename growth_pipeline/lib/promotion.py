@@ -14,8 +14,10 @@ The rule, in order:
 2. **ltv totals.** An ltv model must also predict the total revenue of the test users within 15%
    (``model.total_ratio`` in ``[0.85, 1.15]``); a good ordering with a wrong total would mislead anyone
    summing predictions. MAE is never used: on zero-inflated revenue it rewards predicting zero for everyone.
-3. **Champion.** If a champion exists, the model must be strictly better than ``champion.<primary>``; a tie
-   keeps the champion (no churn of the registry for noise).
+3. **Champion.** If a champion exists, the model must be strictly better than ``champion.<primary>`` and
+   clearly so: on at least ``MIN_WIN_RATE`` (90%) of paired bootstrap resamples of the test set
+   (``champion.new_win_rate``, when the caller computed it). A retrain on unchanged data, or a gain of 0.0005 AUC
+   on a few thousand users, keeps the champion: the registry does not churn on noise.
 
 Failing 1 or 2 refuses the model (``beats_baselines=False``); failing 3 keeps the champion.
 """
@@ -33,6 +35,7 @@ BASELINES: dict[str, tuple[str, ...]] = {
     "ltv": ("linear", "historical_average", "rule"),
 }
 LTV_TOTAL_RATIO_RANGE = (0.85, 1.15)
+MIN_WIN_RATE = 0.9
 
 
 @dataclass(frozen=True)
@@ -128,8 +131,17 @@ def decide(kind: Literal["classifier", "ltv"], metrics: dict[str, float], has_ch
             return Decision(promote=False, beats_baselines=True, primary_metric=primary, new_value=new,
                             champion_value=champ, reason=f"{who} keeps: {s_champ} >= {s_new}")
         s_new, s_champ = _fmt(new, champ)
+        win = _value(metrics, "champion.new_win_rate")
+        if win is not None and win < MIN_WIN_RATE:
+            return Decision(promote=False, beats_baselines=True, primary_metric=primary, new_value=new,
+                            champion_value=champ,
+                            reason=f"{who} keeps: model {primary} {s_new} against {s_champ} is not clearly better "
+                                   f"(higher on {win:.0%} of paired bootstrap resamples of the test set; "
+                                   f"{MIN_WIN_RATE:.0%} needed)")
         return Decision(promote=True, beats_baselines=True, primary_metric=primary, new_value=new,
                         champion_value=champ,
-                        reason=f"model {primary} {s_new} beats {who} {s_champ} and baselines ({beaten})")
+                        reason=f"model {primary} {s_new} beats {who} {s_champ}"
+                               + (f" (on {win:.0%} of paired bootstrap resamples)" if win is not None else "")
+                               + f" and baselines ({beaten})")
     return Decision(promote=True, beats_baselines=True, primary_metric=primary, new_value=new, champion_value=None,
                     reason=f"no champion yet; model {primary} {_fmt(new)[0]} beats baselines ({beaten})")

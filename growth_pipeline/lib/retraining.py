@@ -46,11 +46,19 @@ class Decision:
 
 
 def plan(signals: list[DriftSignal], state: RetrainState, cooldown_days: dict[str, int]) -> list[Decision]:
-    """Decide, in event order, which signals become retraining requests: a customer's model is requested at
-    most once per ``cooldown_days[customer]`` days of data (the day of the last request counts). Updates
-    ``state``."""
+    """Decide which signals become retraining requests: of the signals of one customer's model, the latest day's;
+    and a customer's model at most once per ``cooldown_days[customer]`` days of data (the day of the last request
+    counts). Updates ``state``."""
     out = []
+    # one evaluation can read many days of one model (a backfill run records every day it covered): the latest
+    # day speaks for them, the earlier ones are superseded
+    latest: dict[str, DriftSignal] = {}
+    for s in sorted(signals, key=lambda s: (s.day, s.storage_id)):
+        latest[f"{s.customer}/{s.model}"] = s
     for s in sorted(signals, key=lambda s: s.storage_id):
+        if latest[f"{s.customer}/{s.model}"] is not s:
+            out.append(Decision(s, False, f"superseded by the drift measured on {latest[f'{s.customer}/{s.model}'].day}"))
+            continue
         key = f"{s.customer}/{s.model}"
         last = state.last_request.get(key)
         cooldown = cooldown_days.get(s.customer, 7)
