@@ -2,6 +2,10 @@
 publishing, drift after a behaviour change in one customer's app, the retraining sensor and its gate, the daily
 schedule and the chain of daily stages."""
 
+import os
+import shutil
+import subprocess
+import sys
 from datetime import date, datetime, timedelta, timezone
 
 import dagster as dg
@@ -243,7 +247,16 @@ def test_daily_stages_chain_from_ingest_to_outputs(world):
         assert con.execute("SELECT count(*) FROM marts.user_scores WHERE day = ?", [day]).fetchall()[0][0] > 0
 
 
-def test_definitions_load_with_schedules_and_sensors():
+def test_definitions_load_with_schedules_and_sensors(tmp_path):
+    """What `dagster dev` loads: the repository's workspace.yaml and dagster.yaml, with both schedules and the
+    three sensors."""
+    home = tmp_path / "dagster"
+    home.mkdir()
+    shutil.copyfile(REPO_ROOT / "dagster.yaml", home / "dagster.yaml")
+    env = {**os.environ, "DAGSTER_HOME": str(home), "GROWTH_HOME": str(tmp_path / "growth")}
+    done = subprocess.run([sys.executable, "-m", "dagster", "definitions", "validate", "-w", "workspace.yaml"],
+                          cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0 and "All code locations passed validation" in done.stderr + done.stdout, done.stderr
     dg.Definitions.validate_loadable(defs)
     assert {s.name for s in defs.schedules} == {"daily_refresh", "weekly_retrain"}
     weekly = defs.resolve_schedule_def("weekly_retrain")
