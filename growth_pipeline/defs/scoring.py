@@ -124,6 +124,11 @@ def model_drift(context: dg.AssetExecutionContext, growth: GrowthResource, mlflo
         references = {n: m.reference() for n, m in champions.items()}
         with growth.warehouse(customer_id, read_only=True) as con:
             act = read_customer_activity(con, customer, until=max(days))
+            has_scores = con.execute("SELECT count(*) FROM duckdb_tables() WHERE schema_name = 'marts' "
+                                     "AND table_name = 'user_scores'").fetchall()[0][0]
+            if not has_scores:
+                raise dg.Failure(f"{customer_id}: marts.user_scores does not exist yet: materialize user_scores "
+                                 f"for {', '.join(str(d) for d in days)} first")
             published = pl.DataFrame(con.sql("SELECT day, model, user_key, score, model_version "
                                              "FROM marts.user_scores WHERE day <= ?", params=[max(days)]))
         for day in days:
