@@ -38,10 +38,14 @@ ALL_ASSETS = [a for _, assets in STAGES for a in assets]
 
 def prepare_dagster_home(paths: Paths) -> Path:
     """Point DAGSTER_HOME at GROWTH_HOME/dagster holding the repository's dagster.yaml (Dagster reads it only
-    from DAGSTER_HOME)."""
+    from DAGSTER_HOME). ``GROWTH_DAGSTER_YAML`` names another instance file to copy instead, e.g.
+    ``deploy/postgres/dagster.yaml`` for an instance stored in PostgreSQL."""
     home = paths.dagster_home
     home.mkdir(parents=True, exist_ok=True)
-    src = REPO_ROOT / "dagster.yaml"
+    raw = os.environ.get("GROWTH_DAGSTER_YAML", "").strip()
+    src = Path(raw).expanduser().resolve() if raw else REPO_ROOT / "dagster.yaml"
+    if not src.is_file():
+        raise SystemExit(f"GROWTH_DAGSTER_YAML: {src}: no such file")
     dst = home / "dagster.yaml"
     if not dst.exists() or dst.read_bytes() != src.read_bytes():
         shutil.copyfile(src, dst)
@@ -233,6 +237,9 @@ def cmd_mlflow_ui(args) -> int:
     from growth_pipeline.lib.tracking import tracking_uri
 
     uri = tracking_uri(Paths())
+    if uri.lower().startswith(("http://", "https://")):
+        print(f"MLFLOW_TRACKING_URI is a tracking server ({uri}): open its own UI there")
+        return 0
     cmd = ["mlflow", "ui", "--backend-store-uri", uri, "--host", args.host, "--port", str(args.port)]
     print(" ".join(cmd))
     return subprocess.call(cmd, cwd=REPO_ROOT)
