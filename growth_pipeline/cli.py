@@ -32,6 +32,7 @@ STAGES = [
     ("day", ["user_daily"]),
     ("customer", ["user_features", *MODEL_ASSETS]),
     ("score", ["user_scores", "model_drift"]),
+    ("customer", ["channels", "top_users", "channel_ltv", "cohort_retention", "campaign_lift", "customer_report"]),
 ]
 ALL_ASSETS = [a for _, assets in STAGES for a in assets]
 

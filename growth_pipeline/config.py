@@ -193,6 +193,15 @@ class MonitoringSettings(_Strict):
     cooldown_days: int = Field(default=7, ge=0, le=365)            # at most one retrain request per model per cooldown
 
 
+class AnalyticsSettings(_Strict):
+    """The classic growth analytics: how many top users to list, and the two campaigns to compare."""
+
+    top_users: int = Field(default=20, ge=1, le=1000)
+    campaign_a: list[str] | None = None      # channels of the campaign under test (default: the biggest channel)
+    campaign_b: list[str] | None = None      # channels of the baseline campaign (default: the second biggest)
+    response_days: int = Field(default=30, ge=1, le=365)   # days after sign-up in which a purchase is a response
+
+
 class Customer(_Strict):
     id: str
     name: str | None = None
@@ -206,6 +215,7 @@ class Customer(_Strict):
     models: ModelsSettings = ModelsSettings()
     scoring: ScoringSettings = ScoringSettings()
     monitoring: MonitoringSettings = MonitoringSettings()
+    analytics: AnalyticsSettings = AnalyticsSettings()
 
     @field_validator("id")
     @classmethod
