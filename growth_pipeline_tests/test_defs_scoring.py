@@ -262,3 +262,64 @@ def test_definitions_load_with_schedules_and_sensors(tmp_path):
     weekly = defs.resolve_schedule_def("weekly_retrain")
     assert weekly.default_status == dg.DefaultScheduleStatus.STOPPED
     assert {s.name for s in defs.sensors} >= {"retrain_on_drift", "daily_pipeline_next_stage", "customer_registry"}
+
+
+def _chromium():
+    """Debian's Chromium and ChromeDriver driven by Selenium; skipped without them, except under CI."""
+    chrome, driver = shutil.which("chromium"), shutil.which("chromedriver")
+    if not chrome or not driver:
+        if os.environ.get("CI"):
+            pytest.fail("chromium / chromedriver missing: run ./dev system-packages")
+        pytest.skip("chromium / chromedriver not installed (./dev system-packages)")
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    opts = webdriver.ChromeOptions()
+    opts.binary_location = chrome
+    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                "--disable-dev-shm-usage", "--window-size=1280,2000"):
+        opts.add_argument(arg)
+    opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    return webdriver.Chrome(service=Service(driver), options=opts)
+
+
+def test_analytics_and_customer_report_render_in_a_real_browser(world, tmp_path):
+    """After scoring: the analytics assets and the report; the report opens in headless Chromium with every
+    chart loaded and no console error, and shows the published scores and the models in service."""
+    instance, paths = world["instance"], world["paths"]
+    result = dg.materialize(list(defs.assets), selection=["channels", "top_users", "channel_ltv", "cohort_retention",
+                                                          "campaign_lift", "customer_report"],
+                            instance=instance, resources=defs.resources, partition_key="stable")
+    assert result.success
+    channels = meta(result, "channels")
+    with _warehouse(world, "stable") as con:
+        latest = con.execute("SELECT max(day) FROM core.user_daily").fetchall()[0][0]
+    assert "users_by_channel" in channels and channels["as_of"] == str(latest)
+    index = paths.reports("stable") / "index.html"
+    page = index.read_text()
+    assert "Churn risk" in page and "Revenue at risk" in page and "Weekly cohort retention" in page
+    driver = _chromium()
+    try:
+        driver.get(index.as_uri())
+        images = driver.find_elements("tag name", "img")
+        assert len(images) >= 8
+        broken = [i.get_attribute("src") for i in images
+                  if not driver.execute_script("return arguments[0].complete && arguments[0].naturalWidth > 0", i)]
+        assert broken == []
+        errors = [e for e in driver.get_log("browser") if e["level"] == "SEVERE"]
+        assert errors == []
+        assert "stable-churn" in driver.find_element("tag name", "body").text
+    finally:
+        driver.quit()
+    # a chart that is missing shows as broken: the check above can fail
+    first = sorted((paths.reports("stable") / "charts").glob("*.png"))[0]
+    first.rename(tmp_path / first.name)
+    driver = _chromium()
+    try:
+        driver.get(index.as_uri())
+        images = driver.find_elements("tag name", "img")
+        assert any(not driver.execute_script("return arguments[0].complete && arguments[0].naturalWidth > 0", i)
+                   for i in images)
+    finally:
+        driver.quit()
