@@ -123,3 +123,25 @@ def test_bounded_hyperparameter_search_and_time_split(small_customer):
     assert any("hyperparameter search over 2 candidates" in n for n in tm.notes)
     assert tm.catboost_params["thread_count"] == 2 and tm.catboost_params["allow_writing_files"] is False
     assert 0.5 < tm.metrics["model.roc_auc"] <= 1.0
+
+
+def test_search_keeps_the_candidate_with_the_lowest_validation_log_loss():
+    import numpy as np
+    import pandas as pd
+    from sklearn.metrics import log_loss
+
+    from growth_pipeline.lib.training import _fit_catboost, _search, catboost_params
+
+    rng = np.random.default_rng(3)
+    x = pd.DataFrame({"a": rng.normal(size=1200), "b": rng.normal(size=1200), "c": rng.choice(["u", "v"], 1200)})
+    y = (rng.random(1200) < 1 / (1 + np.exp(-(1.5 * x["a"] - x["b"] ** 2 + (x["c"] == "u"))))).astype(int).to_numpy()
+    data = (x[:900], y[:900], x[900:], y[900:])
+    chosen, tried = _search("classifier", 2, 4, 0, data, ["c"])
+    losses = []
+    for cand in tried:
+        params = {k: v for k, v in cand.items() if k != "score"}
+        model = _fit_catboost("classifier", catboost_params("classifier", 2, 0, **params), *data, ["c"])
+        losses.append(log_loss(data[3], model.predict_proba(data[2])[:, 1]))
+        assert cand["score"] == pytest.approx(-losses[-1], rel=1e-4)   # scores are negated validation losses
+    best = tried[int(np.argmin(losses))]
+    assert chosen == {k: v for k, v in best.items() if k != "score"}
