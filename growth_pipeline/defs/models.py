@@ -102,7 +102,8 @@ def _model_asset(name: str) -> dg.AssetsDefinition:
         tracking.record_decision(uri, logged, decision)
         context.log.info(f"{customer.id}/{name}: v{logged.version} {decision.outcome}: {decision.reason}")
         shown = {}
-        for who in ("model", "logistic", "linear", "historical_average", "rule", "champion", "oracle", "oracle_traits"):
+        for who in ("model", "logistic", "linear", "historical_average", "rule", "champion", "oracle", "oracle_traits",
+                    "oracle_observed"):
             for k in SHOWN[tm.kind]:
                 value = tm.metrics.get(f"{who}.{k}")
                 if value is not None and not math.isnan(value):
