@@ -31,7 +31,8 @@ import numpy as np
 import polars as pl
 
 from growth_pipeline.config import Paths, load_customers
-from growth_pipeline.lib.demo_data import CUISINES, FADE_OUTCOME_FACTOR, GRADUAL_FADE_EXIT_HAZARD, GRADUAL_SHARE
+from growth_pipeline.lib.demo_data import (CUISINES, FADE_OUTCOME_FACTOR, GRADUAL_FADE_EXIT_HAZARD, GRADUAL_SHARE,
+                                          first_outcome_probability)
 from growth_pipeline.lib.features import read_customer_activity
 from growth_pipeline.lib.labels import label_specs
 from growth_pipeline.lib.metrics import classifier_metrics
@@ -77,18 +78,9 @@ def _hazards(ch: str, plat: str):
 
 
 def _outcome(p: np.ndarray, hz: np.ndarray, horizon: int, q: float, start_in_b: bool) -> np.ndarray:
-    """P(outcome in the horizon) from the engaged (A) or fading (B) state, fade exit hazard q (the oracle's
-    recursion)."""
-    a = np.zeros_like(p) if start_in_b else np.ones_like(p)
-    b = 1.0 - a
-    got = np.zeros_like(p)
-    for _ in range(horizon):
-        b = (b + a * p) * (1 - q)
-        a = a * (1 - p)
-        ga, gb = a * hz, b * np.minimum(hz * FADE_OUTCOME_FACTOR, 1.0)
-        got += ga + gb
-        a, b = a - ga, b - gb
-    return got
+    """P(outcome in the horizon) from the engaged (A) or fading (B) state, fade exit hazard q."""
+    engaged = np.zeros_like(p) if start_in_b else np.ones_like(p)
+    return first_outcome_probability(engaged, 1.0 - engaged, p, q, hz, FADE_OUTCOME_FACTOR, horizon)
 
 
 def _silence(p: np.ndarray, rate: np.ndarray, q: float, days: int):

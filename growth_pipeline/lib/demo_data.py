@@ -141,6 +141,7 @@ __all__ = [
     "BehaviourChange",
     "DemoSpec",
     "DemoSummary",
+    "first_outcome_probability",
     "generate_demo",
     "true_outcome_probability",
     "day_files_for",
@@ -1330,6 +1331,23 @@ def _truth_meta(model: _Model, spec: DemoSpec, summary: DemoSummary, truth: pl.D
 
 
 # ------------------------------------------------------------------------------------------------ oracle
+def first_outcome_probability(engaged, fading, churn_hazard, exit_hazard, hazard, fade_factor,
+                              horizon_days: int) -> np.ndarray:
+    """P(a first outcome event, such as the goal or a conversion, in the next ``horizon_days`` days) of users
+    engaged / fading now (probabilities, broadcastable arrays) under the daily process: each day the engaged may
+    start to fade, the fading may drop out, and the live ones reach the outcome with ``hazard`` (times
+    ``fade_factor`` while fading)."""
+    a, b = engaged, fading
+    got = 0.0
+    for _ in range(horizon_days):
+        b = (b + a * churn_hazard) * (1 - exit_hazard)
+        a = a * (1 - churn_hazard)
+        ga, gb = a * hazard, b * np.minimum(hazard * fade_factor, 1.0)
+        got = got + ga + gb
+        a, b = a - ga, b - gb
+    return got
+
+
 def true_outcome_probability(truth: pl.DataFrame, kind: str, as_of: date, horizon_days: int, *,
                              hidden_state: bool = True) -> pl.DataFrame:
     """The true probability of an outcome in days as_of+1 .. as_of+horizon_days, given the hidden state at the
@@ -1369,15 +1387,8 @@ def true_outcome_probability(truth: pl.DataFrame, kind: str, as_of: date, horizo
     in_b = df["in_b"].to_numpy() & alive & hidden_state
     in_a = alive & ~in_b
     if kind == "goal":
-        hz = arr("goal_hazard")
-        a, b = in_a.astype(float), in_b.astype(float)
-        got = np.zeros(len(df))
-        for _ in range(horizon_days):
-            b = (b + a * p) * (1 - q)
-            a = a * (1 - p)
-            ga, gb = a * hz, b * np.minimum(hz * f, 1.0)
-            got += ga + gb
-            a, b = a - ga, b - gb
+        got = first_outcome_probability(in_a.astype(float), in_b.astype(float), p, q, arr("goal_hazard"), f,
+                                        horizon_days)
         return pl.DataFrame({"user_id": df["user_id"], "probability": np.clip(got, 0.0, 1.0)})
     if kind == "churn":
         a, b = in_a.astype(float), in_b.astype(float)
