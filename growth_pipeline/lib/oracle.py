@@ -35,17 +35,16 @@ def silence_posterior(churn_hazard: np.ndarray, exit_hazard: np.ndarray, session
     a = np.ones(n)
     b = np.zeros((n, horizon + 1))        # fading, by days spent fading (activity decays with it)
     dead = np.zeros(n)
-    decay = FADE_ACTIVITY_DECAY ** np.arange(1, horizon + 2)
+    # P(no session in a day): engaged, and fading for 0, 1, 2 ... days (the rate decays 0.8 per day of fading)
+    quiet_a = np.exp(-session_rate)
+    quiet_b = np.exp(-session_rate[:, None] * FADE_ACTIVITY_DECAY ** np.arange(1, horizon + 2)[None, :])
     for day in range(1, horizon + 1):
         going = day <= silent_days      # users whose silence is not over yet
-        to_b = a * churn_hazard
         b_next = np.zeros_like(b)
         b_next[:, 1:] = b[:, :-1]
-        b_next[:, 0] = to_b
+        b_next[:, 0] = a * churn_hazard
         dying = b_next * exit_hazard[:, None]
         b_next = b_next - dying
-        quiet_a = np.exp(-session_rate)
-        quiet_b = np.exp(-session_rate[:, None] * decay[None, :])
         a_new = a * (1 - churn_hazard) * quiet_a
         b_new = b_next * quiet_b
         dead_new = dead + dying.sum(1)
@@ -62,6 +61,7 @@ def observed_state_probability(truth: pl.DataFrame, test: pl.DataFrame, as_of: d
     engaged and the fading state weighted by the silence posterior; a churned user has churned (1), converts
     or reaches the goal with probability 0, and spends nothing."""
     kind = spec.model
+    gone = 1.0 if kind == "churn" else 0.0   # the score of a user who has churned, or is unknown to the truth
     # the truth as if every signed-up user were alive and engaged / alive and fading on the as-of date
     alive = truth.with_columns(pl.lit(None, pl.Date).alias("churn_date"))
     engaged = alive.with_columns(pl.lit(None, pl.Date).alias("fade_start_date"))
@@ -75,14 +75,14 @@ def observed_state_probability(truth: pl.DataFrame, test: pl.DataFrame, as_of: d
         rows = rows.join(t.select(pl.col("user_id").alias("user_key"), pl.col(value).alias(name)),
                          on="user_key", how="left", maintain_order="left")
     known = rows["churn_hazard"].is_not_null().to_numpy()
-    out = np.full(rows.height, 1.0 if kind == "churn" else 0.0)
+    out = np.full(rows.height, gone)
     if known.any():
         r = rows.filter(pl.Series(known))
         pa, pb, pd = silence_posterior(r["churn_hazard"].to_numpy(), r["fade_exit_hazard"].to_numpy(),
                                        r["sessions_per_day"].to_numpy(), r["recency_days"].to_numpy())
-        fill = 1.0 if kind == "churn" else 0.0   # users the truth no longer counts as at risk
-        from_a, from_b = (r[c].fill_null(fill).to_numpy() for c in ("from_a", "from_b"))
-        out[known] = pa * from_a + pb * from_b + pd * (1.0 if kind == "churn" else 0.0)
+        # users the truth no longer counts as at risk (converted, goal reached) get the churned user's score
+        from_a, from_b = (r[c].fill_null(gone).to_numpy() for c in ("from_a", "from_b"))
+        out[known] = pa * from_a + pb * from_b + pd * gone
     return out
 
 
