@@ -31,8 +31,9 @@ import numpy as np
 import polars as pl
 
 from growth_pipeline.config import Paths, load_customers
-from growth_pipeline.lib.demo_data import (CUISINES, FADE_OUTCOME_FACTOR, GRADUAL_FADE_EXIT_HAZARD, GRADUAL_SHARE,
-                                          first_outcome_probability)
+from growth_pipeline.lib.demo_data import (CUISINES, FADE_OUTCOME_FACTOR, FAVOURITE_CATEGORY_SHARE,
+                                          GRADUAL_FADE_EXIT_HAZARD, GRADUAL_SHARE, _model, _parameters,
+                                          _profiles, _user_mixes, first_outcome_probability)
 from growth_pipeline.lib.features import read_customer_activity
 from growth_pipeline.lib.labels import label_specs
 from growth_pipeline.lib.metrics import classifier_metrics
@@ -43,38 +44,45 @@ from growth_pipeline.lib.training import labelled_snapshot, split_dates
 E = np.linspace(0.01, 0.99, 41)
 S = np.linspace(0.025, 0.975, 20)
 C = np.linspace(0.025, 0.975, 20)
-FAV_PRIOR = np.array([16, 15, 10, 6, 22, 18, 13], dtype=float) / 100.0
-FAV_TAG = 0.55   # share of cuisine-tagged events that carry the user's favourite (the rest: uniform)
-BASE = {"Android": (0.62, 0.24), "iOS": (0.60, 0.26), "web": (0.58, 0.18)}   # (Meal Viewed, Like) weights
+FOODIE = _model("foodie")
+PLATFORMS = ("Android", "iOS", "web")
 
 
-def _sigmoid(x):
-    return 1 / (1 + np.exp(-x))
+def _priors(n: int = 600_000) -> dict[tuple[str, str], np.ndarray]:
+    """log P(e, s, c, favourite) on the grid per (channel, platform): marginal histograms of the generator's own
+    profiles (the traits are independent given channel and platform)."""
+    p = _profiles(FOODIE, np.random.default_rng(0), n, 0, days=1)
+
+    def hist(x, grid):
+        h = np.histogram(x, np.concatenate([[0], (grid[1:] + grid[:-1]) / 2, [1]]))[0] + 1e-3
+        return np.log(h / h.sum())
+
+    out = {}
+    for ch in np.unique(p["channel"]):
+        for code, plat in enumerate(PLATFORMS):
+            sel = (p["channel"] == ch) & (p["platform_code"] == code)
+            fav = np.bincount(p["fav_code"][sel], minlength=len(CUISINES)) + 1e-3
+            out[(str(ch), plat)] = (hist(p["engagement"][sel], E)[:, None, None, None]
+                                    + hist(p["price_sensitivity"][sel], S)[None, :, None, None]
+                                    + hist(p["sociability"][sel], C)[None, None, :, None]
+                                    + np.log(fav / fav.sum())[None, None, None, :])
+    return out
 
 
-def _logit(p):
-    return np.log(p / (1 - p))
-
-
-def _prior(grid: np.ndarray, a: float, b: float, shift: float, rng) -> np.ndarray:
-    x = _sigmoid(_logit(np.clip(rng.beta(a, b, 400_000), 1e-9, 1 - 1e-9)) + shift)
-    edges = np.concatenate([[0], (grid[1:] + grid[:-1]) / 2, [1]])
-    h = np.histogram(x, edges)[0].astype(float) + 1e-3
-    return h / h.sum()
-
-
-def _hazards(ch: str, plat: str):
-    """Daily hazards on the (e, s, c, fav) grid for a channel and platform (the generator's formulas)."""
-    e, s, c, fav = np.meshgrid(E, S, C, np.arange(7), indexing="ij")
-    mobile = plat != "web"
-    churn = 0.004 + 0.035 * (1 - e) ** 3
-    churn = churn * np.where((ch == "pinterest") & mobile & (e < 0.35), 3.0, 1.0)
-    churn = churn * np.where(c > 0.6, 0.5, 1.0) * (1.5 if ch == "twitter" else 1.0)
-    conv = 0.004 * (1 + 5 * e ** 2) * (1.5 - s)
-    conv = conv * np.where((ch == "reddit") & np.isin(fav, [0, 2]) & (s < 0.45), 4.0, 1.0)
-    conv = conv * (1.8 if ch == "facebook" else 1.0) * (0.5 if (ch == "twitter" and mobile) else 1.0)
-    goal = (0.01 + 0.08 * c ** 2) * np.where((ch in ("reddit", "pinterest")) & (c > 0.5), 2.5, 1.0)
-    return np.clip(churn, 0.001, 0.25), np.clip(conv, 1e-4, 0.08), np.clip(goal, 0.002, 0.3)
+def _grid(channel: str, platform: str) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """The generator's daily parameters on the (e, s, c, favourite) grid for a channel and platform, and
+    P(Like | Like or Meal Viewed) before the goal on the (s, c) grid."""
+    e, s, c, fav = np.meshgrid(E, S, C, np.arange(len(CUISINES)), indexing="ij")
+    n = e.size
+    code = PLATFORMS.index(platform)
+    p = {"engagement": e.ravel(), "price_sensitivity": s.ravel(), "sociability": c.ravel(), "fav_code": fav.ravel(),
+         "channel": np.full(n, channel, dtype=object), "platform_code": np.full(n, code),
+         "group": np.full(n, code)}
+    par = {k: np.asarray(v, dtype=float).reshape(e.shape) for k, v in _parameters(FOODIE, p, n).items()}
+    pre, _ = _user_mixes(FOODIE, p, n)
+    mix = np.diff(pre, axis=1, prepend=0.0).reshape(*e.shape, -1)[0, :, :, 0]   # depends on s and c only
+    like, meal = mix[..., FOODIE.activity.index("Like")], mix[..., FOODIE.activity.index("Meal Viewed")]
+    return par, like / (like + meal)
 
 
 def _outcome(p: np.ndarray, hz: np.ndarray, horizon: int, q: float, start_in_b: bool) -> np.ndarray:
@@ -85,7 +93,9 @@ def _outcome(p: np.ndarray, hz: np.ndarray, horizon: int, q: float, start_in_b: 
 
 def _silence(p: np.ndarray, rate: np.ndarray, q: float, days: int):
     """From the end of the user's last active day (engaged), ``days`` days without any event: the likelihood
-    of that silence and the state (A, B, dead) at its end, unnormalised. Fading users keep half their rate."""
+    of that silence and the state (A, B, dead) at its end, unnormalised. Fading users keep half their rate: an
+    approximation of lib/oracle.silence_posterior, which tracks the decay per day of fading but would hold a
+    (grid x days) array per user here."""
     a, b, dead = np.ones_like(p), np.zeros_like(p), np.zeros_like(p)
     quiet_a, quiet_b = np.exp(-rate), np.exp(-0.5 * rate)
     for _ in range(days):
@@ -127,42 +137,32 @@ def bound(customer_id: str, model: str) -> dict:
                      pl.col("platform").alias("true_platform"))
     users = test.select("user_key", "label", "days_since_signup", "recency_days")
     frame = behaviour(act, split.test, users).join(t, on="user_key", how="left")
-    rng = np.random.default_rng(0)
-    tables, priors = {}, {}
+    priors = _priors()
+    tables = {}
     post_p = np.zeros(frame.height)
     exact_p = np.zeros(frame.height)
-    rate = np.broadcast_to((0.15 + 1.2 * E ** 1.5)[:, None, None, None], (len(E), len(S), len(C), 7))
     fade = ((GRADUAL_FADE_EXIT_HAZARD, GRADUAL_SHARE), (1.0, 1 - GRADUAL_SHARE))
     for i, r in enumerate(frame.iter_rows(named=True)):
-        ch, plat = r["true_channel"], r["true_platform"]
-        key = (ch, plat)
+        key = (r["true_channel"], r["true_platform"])
         if key not in tables:
-            churn, conv, goal = _hazards(ch, plat)
-            hz = conv if model == "conversion" else goal
+            par, p_like = _grid(*key)
+            hz = par["conversion_hazard" if model == "conversion" else "goal_hazard"]
+            churn = par["churn_hazard"]
             outs = {q: (_outcome(churn, hz, spec.horizon_days, q, start_in_b=False),
                         _outcome(churn, hz, spec.horizon_days, q, start_in_b=True)) for q, _ in fade}
-            tables[key] = (churn, outs, np.log1p(-hz))
-            pe = _prior(E, 2.0, 2.5, 0.5 * (ch == "reddit") + 0.3 * (ch == "pinterest" and plat == "web"), rng)
-            ps = _prior(S, 2.0, 2.0, 0.3 * (ch == "twitter"), rng)
-            pc = _prior(C, 2.0, 3.0, 0.8 * (ch == "reddit") + 0.4 * (ch == "pinterest"), rng)
-            priors[key] = np.log(pe)[:, None, None, None] + np.log(ps)[None, :, None, None] \
-                + np.log(pc)[None, None, :, None] + np.log(FAV_PRIOR)[None, None, None, :]
-        churn, outs, log_surv = tables[key]
+            tables[key] = (par, p_like, outs, np.log1p(-hz))
+        par, p_like, outs, log_surv = tables[key]
+        churn, rate = par["churn_hazard"], par["sessions_per_day"]
         seen = r["days_since_signup"] - r["recency_days"]   # days from sign-up to the last active day
         days = seen + 0.5
-        mobile = plat != "web"
-        n_sess = r["App Open"] if mobile else r["sessions"]
+        n_sess = r["App Open"] if r["true_platform"] != "web" else r["sessions"]
         n_follow = max(r["events"] - n_sess - 1, 0)   # minus the sign-up
-        rate1 = 0.15 + 1.2 * E ** 1.5
-        ll_e = n_sess * np.log(days * rate1) - days * rate1 + n_follow * np.log(max(n_sess, 1) * (1 + 2 * E)) \
-            - max(n_sess, 1) * (1 + 2 * E)
-        w_meal, w_like = BASE[plat]
-        wl = w_like * (0.3 + 2 * C)[None, :]
-        wm = w_meal * (0.7 + 0.9 * S)[:, None]
-        pl_ = wl / (wl + wm)
-        ll_sc = r["Like"] * np.log(pl_) + r["Meal Viewed"] * np.log1p(-pl_)
+        rate_e, eps_e = rate[:, 0, 0, 0], par["events_per_session"][:, 0, 0, 0]   # both depend on e only
+        ll_e = n_sess * np.log(days * rate_e) - days * rate_e + n_follow * np.log(max(n_sess, 1) * eps_e) \
+            - max(n_sess, 1) * eps_e
+        ll_sc = r["Like"] * np.log(p_like) + r["Meal Viewed"] * np.log1p(-p_like)
         counts = np.array([r[k] for k in CUISINES], dtype=float)
-        tag = np.full((7, 7), (1 - FAV_TAG) / 7) + FAV_TAG * np.eye(7)
+        tag = np.full((7, 7), (1 - FAVOURITE_CATEGORY_SHARE) / 7) + FAVOURITE_CATEGORY_SHARE * np.eye(7)
         ll_fav = (np.log(tag) * counts[None, :]).sum(1)
         ll = priors[key] + ll_e[:, None, None, None] + ll_sc[None, :, :, None] + ll_fav[None, None, None, :] \
             + (seen + 1) * log_surv

@@ -160,6 +160,7 @@ LEGACY_ID_MERGE_SHARE = 0.10  # users on the original ID-merge API
 ALIAS_SHARE_OF_LEGACY = 0.20  # of those, the share using $create_alias instead of $identify
 LATE_DUPLICATE_SHARE = 0.20  # of duplicates, the share re-sent in the next day's file
 GZIP_LEVEL = 3
+FAVOURITE_CATEGORY_SHARE = 0.55  # share of cuisine-tagged events that carry the user's favourite (else uniform)
 
 MALFORMED_KINDS = ("truncated", "split", "missing_distinct_id", "string_time")
 _KIND_ANON, _KIND_SIGNUP, _KIND_IDENT, _KIND_IDENTIFY, _KIND_ALIAS = range(5)
@@ -1044,7 +1045,7 @@ def generate_demo(spec: DemoSpec, out_dir: Path) -> DemoSummary:
             fr = rng_sim.random((3, nr)) if nr else np.zeros((3, 0))
             frag = np.where(frag_cnt[r_ev] > 0, frag_off[r_ev] + np.floor(fr[0] * frag_cnt[r_ev]).astype(np.int64), 0)
             if model.cuisine_events:
-                cz = np.where(fr[1] < 0.55, fav[r_u], np.floor(fr[2] * 7).astype(np.int64) % 7)
+                cz = np.where(fr[1] < FAVOURITE_CATEGORY_SHARE, fav[r_u], np.floor(fr[2] * 7).astype(np.int64) % 7)
                 meal = np.floor((fr[2] * 7 % 1) * _N_MEALS).astype(np.int64)
                 frag = np.where(cuisine_ev[r_ev], cuisine_off + cz * _N_MEALS + meal, frag)
             if model.name == "powerplay":

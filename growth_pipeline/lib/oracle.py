@@ -2,7 +2,8 @@
 set, so model quality can be compared with what the true traits achieve. Used only when the customer's
 source folder holds the generator's ``truth.parquet``.
 
-Three references, from the strongest to the one a model can reach (metric prefixes in MLflow):
+Three references, by how much hidden state they know (metric prefixes in MLflow; oracle_observed can still
+beat oracle_traits on churn, since it weighs up users who went quiet):
 
 - ``oracle``: the traits and the hidden engaged/fading/churned state on the as-of date;
 - ``oracle_traits``: the traits and whether the user has already churned (silently: a churned user sends
