@@ -130,7 +130,8 @@ def test_search_keeps_the_candidate_with_the_lowest_validation_log_loss():
     import pandas as pd
     from sklearn.metrics import log_loss
 
-    from growth_pipeline.lib.training import _fit_catboost, _search, catboost_params
+    from growth_pipeline.lib.candidates import fit_catboost
+    from growth_pipeline.lib.training import _search, catboost_params
 
     rng = np.random.default_rng(3)
     x = pd.DataFrame({"a": rng.normal(size=1200), "b": rng.normal(size=1200), "c": rng.choice(["u", "v"], 1200)})
@@ -140,7 +141,7 @@ def test_search_keeps_the_candidate_with_the_lowest_validation_log_loss():
     losses = []
     for cand in tried:
         params = {k: v for k, v in cand.items() if k != "score"}
-        model = _fit_catboost("classifier", catboost_params("classifier", 2, 0, **params), *data, ["c"])
+        model = fit_catboost("classifier", catboost_params("classifier", 2, 0, **params), *data, ["c"])
         losses.append(log_loss(data[3], model.predict_proba(data[2])[:, 1]))
         assert cand["score"] == pytest.approx(-losses[-1], rel=1e-4)   # scores are negated validation losses
     best = tried[int(np.argmin(losses))]

@@ -13,10 +13,13 @@ CREATE TABLE IF NOT EXISTS marts.user_scores (
     reason_3          VARCHAR,
     registered_model  VARCHAR,             -- <customer>-<model> in the MLflow registry
     model_version     VARCHAR,             -- the champion version that scored
+    model_family      VARCHAR,             -- catboost | logistic | linear | btyd: which candidate family serves
     revenue_at_risk   DOUBLE,              -- probability of churn x predicted ltv (users with both scores)
     scored_at         TIMESTAMPTZ,
     PRIMARY KEY (day, model, user_key)
 );
+-- warehouses created before model families were recorded
+ALTER TABLE marts.user_scores ADD COLUMN IF NOT EXISTS model_family VARCHAR;
 -- One row per day and model: the drift verdict and realised performance.
 CREATE TABLE IF NOT EXISTS marts.model_drift (
     day                       DATE NOT NULL,

@@ -9,7 +9,9 @@ from growth_pipeline.defs.features import user_features
 from growth_pipeline.defs.partitions import customer_partitions, png_markdown
 from growth_pipeline.defs.resources import GrowthResource, MlflowResource
 from growth_pipeline.lib import tracking
+from growth_pipeline.lib.candidates import describe_family
 from growth_pipeline.lib.explain import global_importance
+from growth_pipeline.lib.model_report import candidates_table, interval_text
 from growth_pipeline.lib.features import read_customer_activity
 from growth_pipeline.lib.labels import MODEL_NAMES, label_specs
 from growth_pipeline.lib.metrics import classifier_metrics, paired_bootstrap_win_rate, regression_metrics
@@ -49,13 +51,16 @@ def _model_asset(name: str) -> dg.AssetsDefinition:
     @dg.asset(
         name=asset_name, partitions_def=customer_partitions, group_name=GROUP, deps=[user_features],
         kinds={"catboost", "mlflow"},
-        description=DESCRIPTIONS[name] + " Trained on weekly as-of snapshots, validated on a later one and tested "
-        "on the latest matured one; compared on the same test set with a linear baseline and a one-feature "
-        "rule; logged to MLflow and registered as <customer>-" + name + "; the new version becomes champion "
-        "only if it beats the champion and both baselines. Horizons, populations: customers.yaml `models`.",
+        description=DESCRIPTIONS[name] + " Candidates (CatBoost, a logistic / ridge regression and, for churn and "
+        "ltv, a buy-till-you-die model) are trained on weekly as-of snapshots (closer together for a short "
+        "history), the best on the pooled validation snapshots serves, and every candidate is reported on the "
+        "latest matured snapshot with a bootstrap 90% interval; logged to MLflow and registered as <customer>-"
+        + name + "; the new version becomes champion only if it beats the one-feature rule and, clearly, the "
+        "champion. Horizons, populations: customers.yaml `models`.",
         check_specs=[dg.AssetCheckSpec("beats_baselines", asset=asset_name, blocking=True,
-                                       description="The model beats both baselines on the test set (and, for "
-                                                   "ltv, its total is within 15% of actual).")],
+                                       description="The serving candidate beats the one-feature rule on the test "
+                                                   "set (ltv: also the historical average, and its total is within "
+                                                   "15% of actual).")],
     )
     def _model(context: dg.AssetExecutionContext, growth: GrowthResource, mlflow: MlflowResource):
         customer = growth.customer(context.partition_key)
@@ -74,6 +79,8 @@ def _model_asset(name: str) -> dg.AssetsDefinition:
                              log=context.log.info)
         except NotEnoughData as exc:
             context.log.warning(f"{customer.id}/{name}: not enough data: {exc}")
+            tracking.log_not_enough_data(mlflow.uri(growth.paths), mlflow.artifacts(growth.paths), customer.id, name,
+                                         str(exc), dagster_run_id=context.run_id)
             return dg.MaterializeResult(
                 metadata={"outcome": "not enough data", "reason": str(exc)},
                 check_results=[dg.AssetCheckResult(check_name="beats_baselines", passed=False,
@@ -102,17 +109,20 @@ def _model_asset(name: str) -> dg.AssetsDefinition:
         tracking.record_decision(uri, logged, decision)
         context.log.info(f"{customer.id}/{name}: v{logged.version} {decision.outcome}: {decision.reason}")
         shown = {}
-        for who in ("model", "logistic", "linear", "historical_average", "rule", "champion", "oracle", "oracle_traits",
-                    "oracle_observed"):
+        for who in ("model", "catboost", "logistic", "linear", "btyd", "historical_average", "rule", "champion",
+                    "oracle", "oracle_traits", "oracle_observed"):
             for k in SHOWN[tm.kind]:
-                value = tm.metrics.get(f"{who}.{k}")
-                if value is not None and not math.isnan(value):
-                    shown[f"{who}.{k}"] = round(value, 4)
+                for key in (f"{who}.{k}", f"{who}.{k}_lo90", f"{who}.{k}_hi90"):
+                    value = tm.metrics.get(key)
+                    if value is not None and not math.isnan(value):
+                        shown[key] = round(value, 4)
         importance = global_importance(tm.shap_values, tm.feature_names).head(10)
         return dg.MaterializeResult(
             metadata={
                 "outcome": decision.outcome,
                 "decision": decision.reason,
+                "family": f"{tm.family}: {describe_family(tm.family, tm.kind)}",
+                "candidates": dg.MetadataValue.md(candidates_table(tm.metrics, tm.kind, tm.family)),
                 "trigger": " - ".join(trigger.values()),
                 "mlflow_run": dg.MetadataValue.url(logged.run_url),
                 "registered_model": f"{logged.registered_name} v{logged.version}",
@@ -120,7 +130,8 @@ def _model_asset(name: str) -> dg.AssetsDefinition:
                 "rows": dg.MetadataValue.json(tm.rows),
                 "metrics": dg.MetadataValue.json(shown),
                 f"{tm.primary_metric}": round(tm.metrics[f"model.{tm.primary_metric}"], 4),
-                "top_drivers": dg.MetadataValue.md("| feature | mean abs SHAP |\n|---|---:|\n" + "\n".join(
+                f"{tm.primary_metric}_90pct_interval": interval_text(tm.metrics, "model", tm.primary_metric),
+                "top_drivers": dg.MetadataValue.md("| feature | mean abs contribution |\n|---|---:|\n" + "\n".join(
                     f"| {f} | {v:.4f} |" for f, v in importance.select("feature", "mean_abs_shap").iter_rows())),
                 "highest_scores_with_reasons": dg.MetadataValue.md(_reasons_table(tm.reasons, tm.kind)),
                 "gains_and_lift": png_markdown(tm.charts["gains_and_lift.png"], "gains and lift"),

@@ -17,6 +17,7 @@ from growth_pipeline.defs.resources import GrowthResource, MlflowResource
 from growth_pipeline.lib import drift, scoring, tracking
 from growth_pipeline.lib.features import build_features, read_customer_activity
 from growth_pipeline.lib.labels import label_specs
+from growth_pipeline.lib.training import model_features
 from growth_pipeline.lib.model_types import model_input
 from growth_pipeline.lib.sql import run_sql, transaction
 
@@ -60,8 +61,8 @@ def user_scores(context: dg.AssetExecutionContext, growth: GrowthResource, mlflo
             act = read_customer_activity(con, customer, until=max(days))
         for day in days:
             features = build_features(act, day)
-            scores = scoring.score_day(features, specs, champions, day, labels=act.labels, band_limits=bands,
-                                       thread_count=growth.model_threads)
+            scores = scoring.score_day(lambda spec: model_features(act, day, spec, features), specs, champions, day,
+                                       labels=act.labels, band_limits=bands, thread_count=growth.model_threads)
             with growth.warehouse(customer_id) as con, transaction(con):
                 run_sql(con, "scores_schema")
                 con.register("frame", scores.to_arrow())
@@ -141,7 +142,8 @@ def model_drift(context: dg.AssetExecutionContext, growth: GrowthResource, mlflo
                                  "reasons": missing[name]})
                     continue
                 today = published.filter((pl.col("model") == name) & (pl.col("day") == day))
-                pop = features.join(today.select("user_key", "score"), on="user_key", how="inner")
+                pop = model_features(act, day, spec, features).join(today.select("user_key", "score"),
+                                                                    on="user_key", how="inner")
                 current = model_input(pop, champ.feature_names, champ.cat_features)
                 rep = drift.drift_report(name, references[name], current, pop["score"].to_numpy(),
                                          champ.feature_names, champ.cat_features, champ.importance_share, th)

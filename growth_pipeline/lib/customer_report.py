@@ -20,6 +20,7 @@ import polars as pl
 
 from growth_pipeline.lib import charts, tracking
 from growth_pipeline.lib import growth_analytics as ga
+from growth_pipeline.lib.candidates import describe_family
 from growth_pipeline.lib.labels import MODEL_NAMES, label_specs
 
 TITLES = {"churn": "Churn risk", "conversion": "Conversion", "goal": "Goal", "ltv": "Predicted lifetime value"}
@@ -39,6 +40,7 @@ class ModelSummary:
     metrics: dict[str, float]
     drivers: list[tuple[str, float]] = field(default_factory=list)   # feature, share of importance
     chart_files: list[str] = field(default_factory=list)
+    family: str = "catboost"       # which candidate family serves
 
 
 @dataclass
@@ -80,7 +82,7 @@ def _model_summary(uri: str, customer_id: str, name: str, content: ReportContent
         name=name, kind=tags.get("kind", "classifier"), registered=registered, version=str(mv.version),
         run_id=mv.run_id, trained_at=datetime.fromtimestamp(run.info.start_time / 1000, timezone.utc),
         test_as_of=tags.get("as_of_test", ""), horizon_days=_int(run.data.params.get("label.horizon_days")),
-        metrics=dict(run.data.metrics))
+        metrics=dict(run.data.metrics), family=tags.get("family", "catboost"))
     with tempfile.TemporaryDirectory(prefix="growth-report-") as tmp:
         try:
             imp = pl.read_csv(client.download_artifacts(mv.run_id, "feature_importance.csv", tmp))
@@ -129,7 +131,7 @@ def collect(con: duckdb.DuckDBPyConnection, customer, tracking_uri: str) -> Repo
     for name in label_specs(customer):
         summary = _model_summary(tracking_uri, customer.id, name, content)
         if summary is None:
-            content.missing_models[name] = "no champion: never trained, or no version beat its baselines"
+            content.missing_models[name] = tracking.why_no_champion(tracking_uri, customer.id, name)
         else:
             content.models.append(summary)
     if _has_table(con, "marts", "user_scores"):
@@ -171,24 +173,28 @@ def quality_sentence(m: ModelSummary) -> str:
         base = k.get("historical_average.normalized_gini")
         parts = []
         if gini is not None:
+            lo, hi = k.get("model.normalized_gini_lo90"), k.get("model.normalized_gini_hi90")
+            interval = f", 90% interval {lo:.0%} to {hi:.0%}" if lo is not None and hi is not None and lo == lo else ""
             parts.append(f"it orders users by their revenue over the next {h} with {gini:.0%} of the quality of a "
-                         f"perfect ordering (normalized Gini)"
+                         f"perfect ordering (normalized Gini{interval})"
                          + (f", against {base:.0%} for last quarter's revenue scaled to the horizon" if base else ""))
         if ratio is not None:
             parts.append(f"its predicted total was {ratio:.0%} of the actual total")
-        return "On users it had not seen, " + "; ".join(parts) + "."
+        return f"Served by {describe_family(m.family, m.kind)}. On users it had not seen, " + "; ".join(parts) + "."
     auc, lift, ece = k.get("model.roc_auc"), k.get("model.top_decile_lift"), k.get("model.ece")
     what = {"churn": "stop using the product", "conversion": "convert", "goal": "reach the goal"}.get(m.name, "respond")
     out = []
     if auc is not None:
+        lo, hi = k.get("model.roc_auc_lo90"), k.get("model.roc_auc_hi90")
+        interval = f", 90% interval {lo:.3f} to {hi:.3f}" if lo is not None and hi is not None and lo == lo else ""
         out.append(f"a user who went on to {what} within {h} scored higher than one who did not {auc:.0%} of the time "
-                   f"(ROC-AUC {auc:.3f}; 50% is a coin toss)")
+                   f"(ROC-AUC {auc:.3f}{interval}; 50% is a coin toss)")
     if lift is not None:
         out.append(f"the 10% of users with the highest scores held {lift:.1f}x as many of them as a random 10%")
     if ece is not None:
         out.append(f"a predicted probability was off by {ece * 100:.1f} percentage points on average "
                    f"(calibration error)")
-    return "On users it had not seen: " + "; ".join(out) + "."
+    return f"Served by {describe_family(m.family, m.kind)}. On users it had not seen: " + "; ".join(out) + "."
 
 
 # -------------------------------------------------------------------------------------------------------- HTML

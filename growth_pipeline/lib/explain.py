@@ -184,6 +184,46 @@ _FIXED = {"recency_days", "days_since_signup", "days_since_first_seen", "lifetim
           "lifetime_revenue", "lifetime_purchases", "days_since_last_purchase", "converted", "goals_lifetime",
           "channel", "platform", "country", "city"}
 
+# Purchase-history and buy-till-you-die features: phrase for a value (None: the user never bought / no fit).
+_PERCENT = {"btyd_return_probability": "likely to come back within the model's window (buy-till-you-die)",
+            "btyd_alive_probability": "likely still a customer (buy-till-you-die)",
+            "btyd_purchase_probability": "likely to buy within the model's window (buy-till-you-die)"}
+_AMOUNT = {"order_value_mean": "average order {}", "order_value_std": "order values vary by {}",
+           "order_value_max": "largest order {}", "first_order_value": "first order {}",
+           "repeat_order_value_mean": "average repeat order {}",
+           "btyd_expected_spend": "expected spend {} within the model's window (buy-till-you-die)",
+           "btyd_expected_purchases": "expects {} purchase days within the model's window (buy-till-you-die)"}
+
+
+def _describe_purchase(feature: str, v: float | None) -> str | None:
+    """Words for the purchase-history features, or None when ``feature`` is not one of them."""
+    if feature in _PERCENT:
+        return None if v is None else f"{int(math.floor(v * 100 + 0.5))}% {_PERCENT[feature]}"
+    if feature in _AMOUNT:
+        return "never purchased" if v is None else _AMOUNT[feature].format(fmt_number(v))
+    if feature == "repeat_purchase_days":
+        if v is None:
+            return "never purchased"
+        return "bought on one day only" if v == 0 else f"bought again on {_count(v, 'day')} after the first"
+    if feature == "days_since_first_purchase":
+        return "never purchased" if v is None else f"first purchase {_ago(v)}"
+    if feature == "purchase_span_days":
+        return "never purchased" if v is None else f"purchases spread over {_count(v, 'day')}"
+    if feature == "purchase_gap_mean_days":
+        return "no repeat purchase yet" if v is None else f"buys every {_count(v, 'day')} on average"
+    if feature == "purchase_gap_std_days":
+        return "no usual gap between purchases yet" if v is None else (
+            f"gaps between purchases vary by {_count(v, 'day')}")
+    if feature == "purchase_overdue_ratio":
+        if v is None:
+            return "no usual gap between purchases yet"
+        if v >= TREND_MORE:
+            return f"next purchase overdue: {_times(v)} the usual gap since the last one"
+        if v <= TREND_FEWER:
+            return "bought recently for their usual gap"
+        return "next purchase about due for their usual gap"
+    return None
+
 
 @lru_cache(maxsize=4096)
 def _rule(feature: str) -> tuple[str, str, int]:
@@ -289,6 +329,8 @@ def describe(feature: str, value: Any, labels: dict[str, str] | None = None) -> 
         return f"{name} is {text}"
 
     v = _num(value)
+    if (phrase := _describe_purchase(feature, v)) is not None:
+        return phrase
 
     if kind == "recency_days":
         if v is None:

@@ -52,6 +52,9 @@ class Activity:
     labels: dict[str, str] = field(default_factory=dict)   # feature -> words, for reasons
     category_property: str | None = None
     categories: pl.DataFrame | None = None   # user_key, day, value, n: the category of the user's events
+    # buy-till-you-die fits per as-of date (purchase_models.btyd_fits): shared by the models that train or score
+    # on the same dates, so each date is fitted once
+    btyd_fits: dict = field(default_factory=dict)
 
     @property
     def first_day(self) -> date:
@@ -255,8 +258,42 @@ def build_features(act: Activity, as_of: date) -> pl.DataFrame:
                .group_by("user_key", maintain_order=True)
                .agg(pl.col("value").first().alias(name), (pl.col("n").first() / pl.col("n").sum()).alias(f"{name}_share")))
         out = out.join(cat, on="user_key", how="left")
+    out = out.join(purchase_history(d, as_of), on="user_key", how="left")
     out = out.join(act.identified, on="user_key", how="left").with_columns(pl.col("identified").fill_null(False))
     return out.sort("user_key")
+
+
+def purchase_history(d: pl.DataFrame, as_of: date) -> pl.DataFrame:
+    """Features of sparse purchase histories, per user with a purchase on or before ``as_of`` (rows of ``d`` are
+    already cut at ``as_of``): the buy-till-you-die summary (repeat purchase days x, days from the first to the
+    last purchase t_x, days since the first purchase T), the gaps between purchase days (mean, spread, and how
+    overdue the next one is against the user's own usual gap), and order values (mean, spread, max, first)."""
+    buys = (d.filter(pl.col("purchases") > 0).sort("user_key", "day")
+            .with_columns((pl.col("revenue") / pl.col("purchases")).alias("_order_value")))
+    if buys.is_empty():
+        return pl.DataFrame(schema={"user_key": pl.Utf8})
+    hist = buys.group_by("user_key").agg(
+        (pl.len() - 1).alias("repeat_purchase_days"),
+        (pl.col("day").max() - pl.col("day").min()).dt.total_days().alias("purchase_span_days"),
+        (pl.lit(as_of) - pl.col("day").min()).dt.total_days().alias("days_since_first_purchase"),
+        pl.col("day").diff().dt.total_days().drop_nulls().std().alias("purchase_gap_std_days"),
+        pl.col("_order_value").std().alias("order_value_std"),
+        pl.col("_order_value").max().alias("order_value_max"),
+        pl.col("_order_value").first().alias("first_order_value"),
+        (pl.col("revenue").sum() / pl.col("purchases").sum()).alias("order_value_mean"),
+        # Gamma-Gamma's spend per transaction: the mean over repeat purchase days only
+        ((pl.col("revenue").sum() - pl.col("revenue").first()) / (pl.len() - 1)).alias("repeat_order_value_mean"),
+    )
+    gap = pl.col("purchase_span_days") / pl.col("repeat_purchase_days")
+    return hist.with_columns(
+        pl.when(pl.col("repeat_purchase_days") > 0).then(gap).otherwise(None).alias("purchase_gap_mean_days"),
+        pl.when(pl.col("repeat_purchase_days") > 0).then(pl.col("repeat_order_value_mean")).otherwise(None)
+        .alias("repeat_order_value_mean"),
+    ).with_columns(
+        # days since the last purchase over the user's usual gap: 1 when the next purchase is due, 3 when overdue
+        ((pl.col("days_since_first_purchase") - pl.col("purchase_span_days")) / pl.col("purchase_gap_mean_days"))
+        .alias("purchase_overdue_ratio"),
+    )
 
 
 def feature_columns(frame: pl.DataFrame) -> tuple[list[str], list[str]]:

@@ -22,6 +22,7 @@ class SplitDates:
     valid: date                              # the latest validation as-of date
     test: date
     valid_extra: tuple[date, ...] = ()       # earlier validation snapshots (more rows for early stopping)
+    step_days: int = 7                       # days between snapshots (fewer than 7 for a short history)
 
     @property
     def valid_all(self) -> tuple[date, ...]:
@@ -29,7 +30,7 @@ class SplitDates:
 
     def as_dict(self) -> dict[str, Any]:
         return {"train": [d.isoformat() for d in self.train], "valid": self.valid.isoformat(),
-                "valid_all": [d.isoformat() for d in self.valid_all], "test": self.test.isoformat()}
+                "valid_all": [d.isoformat() for d in self.valid_all], "test": self.test.isoformat(), "step_days": self.step_days}
 
 
 @dataclass
@@ -39,7 +40,8 @@ class TrainedModel:
     customer: str
     model_name: str                    # churn | conversion | goal | ltv
     kind: ModelKind
-    model: Any                         # catboost.CatBoostClassifier | catboost.CatBoostRegressor
+    model: Any                         # the serving family's estimator: CatBoost model, candidates.LinearModel or
+                                       # purchase_models.BtydPredictor
     feature_names: list[str]           # column order the model expects
     cat_features: list[str]            # the categorical ones among them (strings, never null)
     calibrator: Any | None             # growth_pipeline.lib.calibration.Calibrator: probabilities for
@@ -47,8 +49,10 @@ class TrainedModel:
     label_definition: dict[str, Any]   # the label as configured (kind, horizon_days, population, ...)
     catboost_params: dict[str, Any]    # every CatBoost parameter (get_all_params() and the ones set explicitly)
     split: SplitDates
-    metrics: dict[str, float]          # flat names, same in every run: "<who>.<metric>", who in
-                                       # model | logistic | linear | historical_average | rule | champion | oracle
+    metrics: dict[str, float]          # flat names, same in every run: "<who>.<metric>", who in model (the
+                                       # candidate serving) | catboost | logistic | linear | btyd |
+                                       # historical_average | rule | champion | oracle; "<who>.<m>_lo90/_hi90"
+                                       # bootstrap intervals; "valid.<family>.<primary>" chooses who serves
     rows: dict[str, int]               # rows per split: train, valid, test, and positives where relevant
     test_frame: pl.DataFrame           # user_key, label, then feature_names (the test set as scored)
     test_predictions: dict[str, np.ndarray] = field(default_factory=dict)  # "model", "logistic", "rule: recency"
@@ -57,6 +61,9 @@ class TrainedModel:
     charts: dict[str, bytes] = field(default_factory=dict)   # file name -> PNG bytes
     reasons: pl.DataFrame | None = None      # user_key, score, label, reason_1..3 for the SHAP rows of the test set
     notes: list[str] = field(default_factory=list)
+    family: str = "catboost"                 # which candidate family serves: catboost | logistic | linear | btyd
+    family_params: dict[str, Any] = field(default_factory=dict)   # the serving family's parameters (not CatBoost)
+    weights: bool = False                    # training rows weighted so that every user weighs the same
 
     @property
     def primary_metric(self) -> str:
@@ -64,7 +71,10 @@ class TrainedModel:
 
     def predict(self, frame: pl.DataFrame) -> np.ndarray:
         """Calibrated probability (classifiers) or predicted value (ltv) for rows of ``frame``."""
-        return predict_with(self.model, self.kind, self.feature_names, self.cat_features, self.calibrator, frame)
+        from growth_pipeline.lib.candidates import predict
+
+        return predict(self.family, self.kind, self.model, self.feature_names, self.cat_features, self.calibrator,
+                       frame)
 
 
 def model_input(frame: pl.DataFrame, feature_names: list[str], cat_features: list[str]) -> pl.DataFrame:
@@ -81,13 +91,3 @@ def model_input(frame: pl.DataFrame, feature_names: list[str], cat_features: lis
         else:
             cols.append(col.cast(pl.Float64).alias(name))
     return frame.select(cols)
-
-
-def predict_with(model: Any, kind: ModelKind, feature_names: list[str], cat_features: list[str],
-                 calibrator: Any | None, frame: pl.DataFrame) -> np.ndarray:
-    x = model_input(frame, feature_names, cat_features).to_pandas()
-    if kind == "classifier":
-        p = model.predict_proba(x)[:, 1]
-        return calibrator.transform(p) if calibrator is not None else p
-    value = np.clip(model.predict(x), 0.0, None)
-    return calibrator.transform(value) if calibrator is not None else value

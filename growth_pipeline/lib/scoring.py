@@ -6,14 +6,14 @@ The scores of one customer and day are one long table (one row per user and mode
 ``marts.user_scores``::
 
     day, model, user_key, score, percentile, band, reason_1, reason_2, reason_3,
-    registered_model, model_version, revenue_at_risk, scored_at
+    registered_model, model_version, model_family, revenue_at_risk, scored_at
 """
 
 from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from pathlib import Path
@@ -22,15 +22,15 @@ from typing import Any, Protocol
 import numpy as np
 import polars as pl
 
-from growth_pipeline.lib.explain import reasons_frame, shap_matrix, top_reasons
+from growth_pipeline.lib.explain import reasons_frame, top_reasons
 from growth_pipeline.lib.labels import LabelSpec, population
 
 SCORE_COLUMNS = ["day", "model", "user_key", "score", "percentile", "band", "reason_1", "reason_2", "reason_3",
-                 "registered_model", "model_version", "revenue_at_risk", "scored_at"]
+                 "registered_model", "model_version", "model_family", "revenue_at_risk", "scored_at"]
 SCORE_SCHEMA = {
     "day": pl.Date, "model": pl.Utf8, "user_key": pl.Utf8, "score": pl.Float64, "percentile": pl.Float64,
     "band": pl.Utf8, "reason_1": pl.Utf8, "reason_2": pl.Utf8, "reason_3": pl.Utf8, "registered_model": pl.Utf8,
-    "model_version": pl.Utf8, "revenue_at_risk": pl.Float64, "scored_at": pl.Datetime("us", "UTC"),
+    "model_version": pl.Utf8, "model_family": pl.Utf8, "revenue_at_risk": pl.Float64, "scored_at": pl.Datetime("us", "UTC"),
 }
 
 
@@ -40,11 +40,14 @@ class ScoringModel(Protocol):
     registered_name: str
     version: str
     kind: str
+    family: str
     model: Any
     feature_names: list[str]
     cat_features: list[str]
 
     def predict(self, frame: pl.DataFrame) -> np.ndarray: ...
+
+    def contributions(self, frame: pl.DataFrame, thread_count: int = 2) -> np.ndarray: ...
 
 
 @dataclass(frozen=True)
@@ -80,10 +83,10 @@ def score_model(name: str, model: ScoringModel, features: pl.DataFrame, spec: La
         return pl.DataFrame(schema=SCORE_SCHEMA)
     score = model.predict(pop)
     pct = percentiles(score)
-    shap = shap_matrix(model.model, pop, model.feature_names, model.cat_features, thread_count=thread_count)
-    # Reasons explain the raw model score (SHAP is additive in it); calibration is monotone, so the features that
-    # push the raw score up push the calibrated probability up too.
-    reasons = reasons_frame(pop["user_key"], top_reasons(shap, pop, model.feature_names, labels=labels, k=3))
+    contrib = model.contributions(pop, thread_count=thread_count)
+    # Reasons explain the raw model score (SHAP, or the linear or buy-till-you-die contributions); calibration is
+    # monotone, so the features that push the raw score up push the calibrated probability up too.
+    reasons = reasons_frame(pop["user_key"], top_reasons(contrib, pop, model.feature_names, labels=labels, k=3))
     return pl.DataFrame({
         "day": pl.Series([day] * pop.height, dtype=pl.Date),
         "model": pl.Series([name] * pop.height, dtype=pl.Utf8),
@@ -94,6 +97,7 @@ def score_model(name: str, model: ScoringModel, features: pl.DataFrame, spec: La
         "reason_1": reasons["reason_1"], "reason_2": reasons["reason_2"], "reason_3": reasons["reason_3"],
         "registered_model": pl.Series([model.registered_name] * pop.height, dtype=pl.Utf8),
         "model_version": pl.Series([str(model.version)] * pop.height, dtype=pl.Utf8),
+        "model_family": pl.Series([model.family] * pop.height, dtype=pl.Utf8),
         "revenue_at_risk": pl.Series([None] * pop.height, dtype=pl.Float64),
         "scored_at": pl.Series([scored_at] * pop.height).cast(pl.Datetime("us", "UTC")),
     }).select(SCORE_COLUMNS)
@@ -163,13 +167,14 @@ def export_scores(scores: pl.DataFrame, folder: Path, day: date) -> dict[str, Pa
     return out
 
 
-def score_day(features: pl.DataFrame, specs: dict[str, LabelSpec], champions: dict[str, ScoringModel], day: date,
-              *, labels: dict[str, str] | None = None, band_limits: Bands = Bands(),
-              thread_count: int = 2) -> pl.DataFrame:
-    """Every model that has a champion, scored on its population of ``features`` (the feature frame as of
-    ``day``), combined with revenue at risk."""
+def score_day(features: pl.DataFrame | Callable[[LabelSpec], pl.DataFrame], specs: dict[str, LabelSpec],
+              champions: dict[str, ScoringModel], day: date, *, labels: dict[str, str] | None = None,
+              band_limits: Bands = Bands(), thread_count: int = 2) -> pl.DataFrame:
+    """Every model that has a champion, scored on its population of the feature frame as of ``day`` (the frame,
+    or a function giving each model's frame, e.g. ``training.model_features``), combined with revenue at risk."""
     scored_at = datetime.now(timezone.utc)
-    frames = [score_model(name, champions[name], features, spec, day, labels=labels, band_limits=band_limits,
+    frame_of = features if callable(features) else (lambda spec: features)
+    frames = [score_model(name, champions[name], frame_of(spec), spec, day, labels=labels, band_limits=band_limits,
                           thread_count=thread_count, scored_at=scored_at)
               for name, spec in specs.items() if name in champions]
     return combine(frames)

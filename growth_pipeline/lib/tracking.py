@@ -38,7 +38,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import numpy as np
 import polars as pl
 
-from growth_pipeline.lib.model_types import TrainedModel, model_input, predict_with
+from growth_pipeline.lib import candidates
+from growth_pipeline.lib.model_types import TrainedModel, model_input
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
@@ -275,15 +276,21 @@ def _params(tm: TrainedModel) -> dict[str, str]:
     params: dict[str, str] = {}
     for name, value in sorted((tm.catboost_params or {}).items()):
         _put_param(params, f"catboost.{name}", value)
+    for name, value in sorted((tm.family_params or {}).items()):
+        _put_param(params, f"{tm.family}.{name}", value)
     for name, value in sorted((tm.label_definition or {}).items()):
         _put_param(params, f"label.{name}", value)
+    params["family"] = tm.family
+    params["training.user_weights"] = str(tm.weights).lower()
     params["features.count"] = str(len(tm.feature_names))
     _put_param(params, "features.list", ",".join(tm.feature_names), sep=",")
     _put_param(params, "features.categorical", ",".join(tm.cat_features), sep=",")
     split = tm.split.as_dict()
     _put_param(params, "split.train", ",".join(split["train"]), sep=",")
     params["split.valid"] = split["valid"]
+    _put_param(params, "split.valid_all", ",".join(split["valid_all"]), sep=",")
     params["split.test"] = split["test"]
+    params["split.step_days"] = str(split["step_days"])
     return params
 
 
@@ -307,11 +314,12 @@ def _description(tm: TrainedModel, extra_notes: list[str]) -> str:
     train_txt = f"{train[0]} to {train[-1]} ({len(train)} snapshots)" if train else "no snapshots"
     label = ", ".join(f"{k}={_stringify(v)}" for k, v in sorted((tm.label_definition or {}).items()))
     rows = ", ".join(f"{k} {v}" for k, v in (tm.rows or {}).items())
-    text = (f"CatBoost {tm.kind} '{tm.model_name}' for customer '{tm.customer}' on {len(tm.feature_names)} features "
+    text = (f"{candidates.describe_family(tm.family, tm.kind)} serving '{tm.model_name}' for customer "
+            f"'{tm.customer}' on {len(tm.feature_names)} features "
             f"({len(tm.cat_features)} categorical); label: {label or 'n/a'}. Trained on as-of dates {train_txt}, "
             f"validated on {tm.split.valid.isoformat()}, tested on {tm.split.test.isoformat()}; rows: {rows or 'n/a'}. "
-            f"Test {primary} of the model: {val_txt}; compare with the logistic/linear, historical-average and rule "
-            f"baselines and the champion in this run's metrics.")
+            f"Test {primary} of the model: {val_txt}; every candidate (catboost, logistic/linear, btyd), the rule "
+            f"and historical-average baselines and the champion are in this run's metrics, with 90% intervals.")
     notes = [*(tm.notes or []), *extra_notes]
     if notes:
         text += " Notes: " + " ".join(n.rstrip(".") + "." for n in notes)
@@ -379,11 +387,15 @@ def _signature_and_example(tm: TrainedModel):
     # object columns for strings: MLflow maps them to "string" on every pandas version
     for c in tm.cat_features:
         sample[c] = sample[c].astype(object)
-    output = tm.model.predict(sample)   # what the catboost pyfunc flavour returns (class labels / values)
+    if tm.family == "catboost":
+        output = tm.model.predict(sample)   # what the catboost pyfunc flavour returns (class labels / values)
+    else:
+        output = candidates.raw_scores(tm.family, tm.kind, tm.model, tm.feature_names, tm.cat_features,
+                                       tm.test_frame.head(SIGNATURE_ROWS))
     return infer_signature(sample, output), sample
 
 
-def _pip_requirements() -> list[str]:
+def _pip_requirements(family: str = "catboost") -> list[str]:
     """Pinned requirements of a logged model (MLflow adds ``mlflow==<version>`` itself).
 
     Given explicitly: MLflow's inference either exports the whole uv project when the working directory holds
@@ -391,7 +403,43 @@ def _pip_requirements() -> list[str]:
     (~10 s per model). What a CatBoost pyfunc needs is known."""
     from importlib.metadata import version
 
-    return [f"{pkg}=={version(pkg)}" for pkg in ("catboost", "numpy", "pandas")]
+    packages = {"catboost": ("catboost", "numpy", "pandas"), "logistic": ("scikit-learn", "numpy", "pandas"),
+                "linear": ("scikit-learn", "numpy", "pandas"), "btyd": ("numpy", "scipy", "polars")}[family]
+    return [f"{pkg}=={version(pkg)}" for pkg in packages]
+
+
+def _btyd_pyfunc(params: dict):
+    """A buy-till-you-die candidate as an MLflow pyfunc model: its parameters in the pickled object, predicting
+    from the same feature columns the pipeline scores with (growth_pipeline must be importable to load it)."""
+    import mlflow.pyfunc
+
+    from growth_pipeline.lib.purchase_models import BtydPredictor
+
+    class BtydModel(mlflow.pyfunc.PythonModel):
+        def __init__(self, params: dict):
+            self.params = params
+
+        def predict(self, context, model_input, params=None):
+            return BtydPredictor.from_dict(self.params).predict(pl.from_pandas(model_input))
+
+    return BtydModel(params)
+
+
+def _log_estimator(tm: TrainedModel, signature, example):
+    """Log the serving family's estimator as an MLflow model in its own flavour."""
+    import mlflow.catboost
+    import mlflow.pyfunc
+    import mlflow.sklearn
+
+    common = dict(name="model", signature=signature, input_example=example,
+                  pip_requirements=_pip_requirements(tm.family))
+    if tm.family == "catboost":
+        return mlflow.catboost.log_model(tm.model, **common)
+    if tm.family in ("logistic", "linear"):
+        return mlflow.sklearn.log_model(tm.model.pipeline, serialization_format="cloudpickle", **common)
+    if tm.family == "btyd":
+        return mlflow.pyfunc.log_model(python_model=_btyd_pyfunc(tm.model.to_dict()), **common)
+    raise ValueError(f"unknown model family {tm.family!r}")
 
 
 def drift_reference(tm: TrainedModel, max_rows: int = REFERENCE_MAX_ROWS) -> pl.DataFrame:
@@ -413,6 +461,16 @@ def _importance_share(tm: TrainedModel) -> dict[str, float]:
     mean_abs = np.abs(np.asarray(tm.shap_values)).mean(axis=0)
     total = float(mean_abs.sum()) or 1.0
     return {f: float(v / total) for f, v in zip(tm.feature_names, mean_abs)}
+
+
+def _estimator_meta(tm: TrainedModel) -> dict | None:
+    """What loading needs besides the MLflow model: a linear model's column owners and training means (for its
+    explanations), a buy-till-you-die model's parameters."""
+    if tm.family in ("logistic", "linear"):
+        return {"owner": tm.model.owner.tolist(), "reference": tm.model.reference.tolist()}
+    if tm.family == "btyd":
+        return tm.model.to_dict()
+    return None
 
 
 def log_training_run(tm: TrainedModel, *, tracking_uri: str, artifact_root: str | None, dagster_run_id: str,
@@ -451,6 +509,7 @@ def log_training_run(tm: TrainedModel, *, tracking_uri: str, artifact_root: str 
         "dagster_run_id": dagster_run_id,
         "code_version": code_version,
         "primary_metric": tm.primary_metric,
+        "family": tm.family,
         "mlflow.note.content": _description(tm, extra_notes)[:MAX_TAG_VALUE],
     }
     if partition is not None:
@@ -503,12 +562,13 @@ def log_training_run(tm: TrainedModel, *, tracking_uri: str, artifact_root: str 
                 "split": tm.split.as_dict(),
                 "calibrator": tm.calibrator.to_dict() if tm.calibrator is not None else None,
                 "importance_share": _importance_share(tm),
+                "family": tm.family,
+                "estimator": _estimator_meta(tm),
             }
             mlflow.log_dict(json.loads(json.dumps(meta, default=str)), "model_meta.json")
 
             signature, example = _signature_and_example(tm)
-            info = mlflow.catboost.log_model(tm.model, name="model", signature=signature, input_example=example,
-                                             pip_requirements=_pip_requirements())
+            info = _log_estimator(tm, signature, example)
             # Registered separately from log_model (same effect as registered_model_name=...), so that a
             # "database is locked" retry re-registers without logging the model a second time.
             mv = _retry(mlflow.register_model, info.model_uri, reg_name,
@@ -539,6 +599,7 @@ class LoadedModel:
     split: dict[str, Any]
     importance_share: dict[str, float] | None = None   # feature -> share of mean |SHAP| on the test set
     tracking_uri: str = ""
+    family: str = "catboost"       # catboost | logistic | linear | btyd
 
     def reference(self) -> pl.DataFrame | None:
         """The drift reference logged with this version (model inputs + ``__score__``), or None for versions
@@ -547,7 +608,13 @@ class LoadedModel:
 
     def predict(self, frame: pl.DataFrame) -> np.ndarray:
         """Calibrated probability (classifiers) or predicted value (ltv), as ``TrainedModel.predict``."""
-        return predict_with(self.model, self.kind, self.feature_names, self.cat_features, self.calibrator, frame)
+        return candidates.predict(self.family, self.kind, self.model, self.feature_names, self.cat_features,
+                                  self.calibrator, frame)
+
+    def contributions(self, frame: pl.DataFrame, thread_count: int = 2) -> np.ndarray:
+        """Rows x feature_names: what pushes each row's score up (see candidates.contributions)."""
+        return candidates.contributions(self.family, self.kind, self.model, self.feature_names, self.cat_features,
+                                        frame, thread_count=thread_count)
 
 
 def _alias_version(client: MlflowClient, registered_name: str, alias: str) -> Any | None:
@@ -576,8 +643,8 @@ def load_model(tracking_uri: str, registered_name: str, alias: str = CHAMPION) -
     with tempfile.TemporaryDirectory(prefix="growth-mlflow-") as tmp:
         meta_path = _retry(client.download_artifacts, mv.run_id, "model_meta.json", tmp)
         meta = json.loads(Path(meta_path).read_text())
-    with _mlflow_uris(tracking_uri):
-        model = mlflow.catboost.load_model(f"models:/{registered_name}/{mv.version}")
+    family = meta.get("family", "catboost")   # versions logged before other families existed are CatBoost
+    model = _load_estimator(tracking_uri, f"models:/{registered_name}/{mv.version}", family, meta.get("estimator"))
     cal = meta.get("calibrator")
     return LoadedModel(
         registered_name=registered_name,
@@ -593,7 +660,27 @@ def load_model(tracking_uri: str, registered_name: str, alias: str = CHAMPION) -
         split=meta.get("split") or {},
         importance_share=dict(meta.get("importance_share") or {}),
         tracking_uri=tracking_uri,
+        family=family,
     )
+
+
+def _load_estimator(tracking_uri: str, model_uri: str, family: str, estimator_meta: dict | None) -> Any:
+    """The serving family's estimator, as training built it (see TrainedModel.model)."""
+    import mlflow.catboost
+    import mlflow.sklearn
+
+    from growth_pipeline.lib.purchase_models import BtydPredictor
+
+    with _mlflow_uris(tracking_uri):
+        if family == "catboost":
+            return mlflow.catboost.load_model(model_uri)
+        if family in ("logistic", "linear"):
+            pipeline = mlflow.sklearn.load_model(model_uri)
+            return candidates.LinearModel(pipeline, np.asarray(estimator_meta["owner"], dtype=np.int64),
+                                          np.asarray(estimator_meta["reference"], dtype=np.float64))
+    if family == "btyd":
+        return BtydPredictor.from_dict(estimator_meta)
+    raise ValueError(f"{model_uri}: unknown model family {family!r}")
 
 
 def load_reference(tracking_uri: str, run_id: str) -> pl.DataFrame | None:
@@ -651,3 +738,38 @@ def record_decision(tracking_uri: str, logged: LoggedRun, decision: Decision) ->
 def log_table_csv(tracking_uri: str, run_id: str, frame: pl.DataFrame, artifact_file: str) -> None:
     """Attach a table to an existing run as CSV (e.g. the test set's scores with their reasons)."""
     _retry(_client(tracking_uri).log_text, run_id, frame.write_csv(), artifact_file)
+
+
+def log_not_enough_data(tracking_uri: str, artifact_root: str | None, customer: str, model_name: str, reason: str,
+                        *, dagster_run_id: str = "", extra_tags: dict[str, str] | None = None) -> str:
+    """Record a training that stopped at "not enough data" as a run of its own (no model), so the MLflow UI and
+    the report can say why a model has no champion. Returns the run id."""
+    if artifact_root and not is_local_store(tracking_uri):
+        artifact_root = None
+    client = _client(tracking_uri)
+    exp_id = ensure_experiment(client, customer, model_name, artifact_root)
+    tags = {"customer": customer, "model": model_name, "dagster_run_id": dagster_run_id,
+            "promotion.decision": "not enough data", "promotion.reason": reason[:MAX_TAG_VALUE],
+            "mlflow.note.content": f"Not trained: {reason}"[:MAX_TAG_VALUE], **(extra_tags or {})}
+    secrets = _secret_values()
+    run = _retry(client.create_run, exp_id, run_name=f"{customer}-{model_name}-not-enough-data",
+                 tags={k: _redact(str(v), secrets) for k, v in tags.items()})
+    _retry(client.set_terminated, run.info.run_id, "FINISHED")
+    return run.info.run_id
+
+
+def why_no_champion(tracking_uri: str, customer: str, model_name: str) -> str:
+    """In words, why a model has no champion: the latest training run's decision and reason."""
+    client = _client(tracking_uri)
+    exp = _retry(client.get_experiment_by_name, experiment_name(customer, model_name))
+    runs = _retry(client.search_runs, [exp.experiment_id], order_by=["attributes.start_time DESC"],
+                  max_results=1) if exp is not None else []
+    if not runs:
+        return "no champion: never trained"
+    tags = runs[0].data.tags
+    decision, reason = tags.get("promotion.decision", ""), tags.get("promotion.reason", "")
+    if decision == "not enough data":
+        return f"no model: not enough data ({reason})"
+    if decision == "refused":
+        return f"no champion: no candidate beat the one-feature rule on the test set ({reason})"
+    return f"no champion yet (latest training: {decision or 'unfinished'}{'; ' + reason if reason else ''})"

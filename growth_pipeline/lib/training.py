@@ -1,9 +1,17 @@
-"""Training one model of one customer: time-based split, CatBoost against two simple baselines, metrics on the
-same test set, calibration, SHAP. No Dagster, no MLflow: the asset logs what this returns.
+"""Training one model of one customer: a time-based split, every candidate family fitted on the same rows, the
+best one on the pooled validation snapshots chosen to serve, every figure reported on the same test set with a
+bootstrap 90% interval. No Dagster, no MLflow: the asset logs what this returns.
 
-Split: test on the latest as-of date whose label window has matured, validate on the as-of date one horizon
-earlier, train on weekly snapshots before that. Training and validation label windows end on or before the test
-as-of date, so no label window of the test set overlaps the training data.
+Split: test on the latest as-of date whose label window has matured; validate on the snapshot one horizon earlier
+and a few before it (pooled); train on snapshots before those. Training and validation label windows end on or
+before the test as-of date, so no label window of the test set overlaps the training data. Snapshots are weekly;
+when the history is too short for enough weekly ones they come closer together (down to daily), and each row is
+then weighted by one over the number of training snapshots its user appears in, so no user dominates.
+
+Candidates (:mod:`growth_pipeline.lib.candidates`): CatBoost, a logistic (ltv: ridge) regression on the same
+features, and for churn and ltv a buy-till-you-die model. The one serving is the best on the pooled validation
+set among those that beat the one-feature rule on the test set (ltv: also the historical average, and its total
+within the gate's range); the promotion gate then decides whether it may replace the champion.
 """
 
 from __future__ import annotations
@@ -15,15 +23,20 @@ from datetime import date, timedelta
 import numpy as np
 import polars as pl
 
-from growth_pipeline.lib import charts
+from growth_pipeline.lib import candidates, charts, purchase_models
 from growth_pipeline.lib.calibration import Calibrator, choose_calibrator
 from growth_pipeline.lib.features import Activity, build_features, feature_columns
 from growth_pipeline.lib.labels import LabelSpec, attach_labels, population
-from growth_pipeline.lib.metrics import classifier_metrics, regression_metrics
+from growth_pipeline.lib.metrics import PRIMARY_METRIC, bootstrap_intervals, classifier_metrics, regression_metrics
 from growth_pipeline.lib.model_types import SplitDates, TrainedModel, model_input
+from growth_pipeline.lib.promotion import LTV_TOTAL_RATIO_RANGE
 
 MIN_HISTORY_DAYS = 28      # a snapshot needs this much history before its as-of date for 28-day features
 MIN_CLASS_ROWS = {"train": 30, "valid": 10, "test": 10}
+MIN_TRAIN_SNAPSHOTS = 8    # fewer weekly training snapshots than this: snapshots come closer together
+VALID_SNAPSHOT_TRIES = (3, 6, 10)   # more pooled validation snapshots while the pooled set is short of a class
+INTERVAL_KEYS = {"classifier": ("roc_auc",),
+                 "ltv": ("normalized_gini", "rmse", "decile_mape", "total_ratio")}
 RULES = {"churn": "recency_days", "conversion": "events_7d", "goal": "events_7d", "ltv": "lifetime_revenue"}
 
 # Oracle: given the test frame, its as-of date and the label, the scores that the hidden truth gives
@@ -37,6 +50,18 @@ class NotEnoughData(Exception):
 
 def split_dates(first_day: date, last_day: date, spec: LabelSpec, step_days: int = 7,
                 max_train: int = 26, valid_snapshots: int = 3) -> SplitDates:
+    """The as-of dates of the split; with a short history (fewer than MIN_TRAIN_SNAPSHOTS training snapshots at
+    ``step_days``), the step shrinks (down to daily) until there are enough or it is one day."""
+    split = _split_dates(first_day, last_day, spec, step_days, max_train, valid_snapshots)
+    step = step_days
+    while len(split.train) < min(MIN_TRAIN_SNAPSHOTS, max_train) and step > 1:
+        step = max(1, step // 2)
+        split = _split_dates(first_day, last_day, spec, step, max_train, valid_snapshots)
+    return split
+
+
+def _split_dates(first_day: date, last_day: date, spec: LabelSpec, step_days: int, max_train: int,
+                 valid_snapshots: int) -> SplitDates:
     h = timedelta(days=spec.horizon_days)
     step = timedelta(days=step_days)
     test = last_day - h
@@ -54,31 +79,58 @@ def split_dates(first_day: date, last_day: date, spec: LabelSpec, step_days: int
         have = (last_day - first_day).days + 1
         raise NotEnoughData(f"{spec.model}: a {spec.horizon_days}-day horizon needs at least {need} days of data "
                             f"(history, training, validation and test windows); there are {have}")
-    return SplitDates(train=tuple(sorted(train)), valid=valid, test=test, valid_extra=tuple(sorted(valid_extra)))
+    return SplitDates(train=tuple(sorted(train)), valid=valid, test=test, valid_extra=tuple(sorted(valid_extra)),
+                      step_days=step_days)
+
+
+def model_features(act: Activity, as_of: date, spec: LabelSpec, features: pl.DataFrame | None = None) -> pl.DataFrame:
+    """The feature frame a model of ``spec`` reads as of ``as_of``: every user's features, with the
+    buy-till-you-die columns for the model's horizon (fitted on data up to ``as_of``). Training and scoring
+    both build it here. ``features``: ``build_features(act, as_of)`` when the caller has it already."""
+    features = build_features(act, as_of) if features is None else features
+    return purchase_models.add_features(features, act, as_of, spec.horizon_days)
 
 
 def labelled_snapshot(act: Activity, as_of: date, spec: LabelSpec) -> pl.DataFrame:
-    features = build_features(act, as_of)
+    features = model_features(act, as_of, spec)
     if features.is_empty():
         return features
     # sorted: joins do not keep row order, and CatBoost's result depends on it (same data, same model)
     return attach_labels(population(features, spec), act.daily, as_of, spec).sort("user_key")
 
 
-def _check_counts(name: str, frame: pl.DataFrame, spec: LabelSpec) -> None:
+def outcome_words(spec: LabelSpec) -> tuple[str, str]:
+    """(positives, negatives) of a model's label in words, for reasons a reader can act on."""
+    h = f"{spec.horizon_days}-day window"
+    return {
+        "churn": (f"users who stopped (no activity in a {h})" if not spec.use_churn_event
+                  else f"users who sent the churn event in a {h}", f"users who stayed active in a {h}"),
+        "conversion": (f"users who converted in a {h}", f"users who did not convert in a {h}"),
+        "goal": (f"users who reached the goal in a {h}", f"users who did not reach it in a {h}"),
+        "ltv": (f"users with revenue in a {h}", f"users without revenue in a {h}"),
+    }[spec.model]
+
+
+def count_problem(name: str, frame: pl.DataFrame, spec: LabelSpec) -> str | None:
+    """Why a split's rows cannot train or judge a model, in words naming what is missing; None when they can."""
     need = MIN_CLASS_ROWS[name]
+    where = {"train": "the training snapshots", "valid": "the pooled validation snapshots",
+             "test": "the test snapshot"}[name]
     if frame.is_empty():
-        raise NotEnoughData(f"{spec.model}: no users in the {name} population")
+        return f"{spec.model}: no users in the model's population in {where}"
+    pos_words, neg_words = outcome_words(spec)
     if spec.kind == "classifier":
         pos = int(frame["label"].sum())
         neg = frame.height - pos
-        if pos < need or neg < need:
-            raise NotEnoughData(f"{spec.model}: the {name} set has {pos} positives and {neg} negatives; "
-                                f"at least {need} of each are needed")
-    else:
-        payers = int((frame["label"] > 0).sum())
-        if payers < need:
-            raise NotEnoughData(f"{spec.model}: the {name} set has {payers} users with revenue; at least {need} needed")
+        if pos < need:
+            return f"{spec.model}: fewer than {need} {pos_words} in {where} ({pos} of {frame.height} users)"
+        if neg < need:
+            return f"{spec.model}: fewer than {need} {neg_words} in {where} ({neg} of {frame.height} users)"
+        return None
+    payers = int((frame["label"] > 0).sum())
+    if payers < need:
+        return f"{spec.model}: fewer than {need} {pos_words} in {where} ({payers} of {frame.height} users)"
+    return None
 
 
 def catboost_params(kind: str, thread_count: int, seed: int = 0, **overrides) -> dict:
@@ -97,51 +149,6 @@ def catboost_params(kind: str, thread_count: int, seed: int = 0, **overrides) ->
     return base
 
 
-def _fit_catboost(kind, params, x_tr, y_tr, x_va, y_va, cats):
-    from catboost import CatBoostClassifier, CatBoostRegressor, Pool
-
-    cls = CatBoostClassifier if kind == "classifier" else CatBoostRegressor
-    model = cls(**params)
-    model.fit(Pool(x_tr, y_tr, cat_features=cats), eval_set=Pool(x_va, y_va, cat_features=cats))
-    return model
-
-
-def _search(kind, thread_count, trials, seed, data, cats) -> tuple[dict, list[dict]]:
-    """A bounded random search scored on the (time-based) validation set."""
-    rng = np.random.default_rng(seed)
-    x_tr, y_tr, x_va, y_va = data
-    grid = {"depth": [4, 5, 6, 7, 8], "learning_rate": [0.02, 0.03, 0.05, 0.08, 0.12],
-            "l2_leaf_reg": [1.0, 3.0, 5.0, 9.0, 15.0], "random_strength": [0.5, 1.0, 2.0]}
-    tried = []
-    for _ in range(trials):
-        cand = {k: v[int(rng.integers(len(v)))] for k, v in grid.items()}
-        model = _fit_catboost(kind, catboost_params(kind, thread_count, seed, **cand), x_tr, y_tr, x_va, y_va, cats)
-        score = model.get_best_score()["validation"]
-        metric = next(iter(score))
-        value = -score[metric]   # both eval metrics (log loss, Tweedie deviance) are losses
-        tried.append({**cand, "score": value})
-    best = max(tried, key=lambda t: t["score"])
-    return {k: v for k, v in best.items() if k != "score"}, tried
-
-
-def _logistic_baseline(kind: str, feats: list[str], cats: list[str]):
-    from sklearn.compose import ColumnTransformer
-    from sklearn.impute import SimpleImputer
-    from sklearn.linear_model import LogisticRegression, Ridge
-    from sklearn.pipeline import Pipeline
-    from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardScaler
-
-    nums = [f for f in feats if f not in cats]
-    signed_log = FunctionTransformer(lambda a: np.sign(a) * np.log1p(np.abs(a)))
-    pre = ColumnTransformer([
-        ("num", Pipeline([("impute", SimpleImputer(strategy="median", add_indicator=True, keep_empty_features=True)),
-                          ("log", signed_log), ("scale", StandardScaler())]), nums),
-        ("cat", OneHotEncoder(handle_unknown="infrequent_if_exist", min_frequency=20), cats),
-    ])
-    est = LogisticRegression(max_iter=3000, C=1.0) if kind == "classifier" else Ridge(alpha=1.0)
-    return Pipeline([("prep", pre), ("model", est)])
-
-
 def _rank01(x: np.ndarray) -> np.ndarray:
     """Scores of a rule as ranks in [0, 1] (only the order matters for AUC, lift and gains)."""
     order = np.argsort(np.argsort(x, kind="stable"), kind="stable")
@@ -151,83 +158,191 @@ def _rank01(x: np.ndarray) -> np.ndarray:
 RULE_METRICS = ("roc_auc", "pr_auc", "top_decile_lift", "lift_quality")
 
 
+def _search(kind, thread_count, trials, seed, data, cats, weights=None) -> tuple[dict, list[dict]]:
+    """A bounded random search of CatBoost's parameters scored on the (time-based) validation set."""
+    rng = np.random.default_rng(seed)
+    x_tr, y_tr, x_va, y_va = data
+    grid = {"depth": [4, 5, 6, 7, 8], "learning_rate": [0.02, 0.03, 0.05, 0.08, 0.12],
+            "l2_leaf_reg": [1.0, 3.0, 5.0, 9.0, 15.0], "random_strength": [0.5, 1.0, 2.0]}
+    tried = []
+    for _ in range(trials):
+        cand = {k: v[int(rng.integers(len(v)))] for k, v in grid.items()}
+        model = candidates.fit_catboost(kind, catboost_params(kind, thread_count, seed, **cand), x_tr, y_tr, x_va,
+                                        y_va, cats, weights)
+        score = model.get_best_score()["validation"]
+        metric = next(iter(score))
+        value = -score[metric]   # both eval metrics (log loss, Tweedie deviance) are losses
+        tried.append({**cand, "score": value})
+    best = max(tried, key=lambda t: t["score"])
+    return {k: v for k, v in best.items() if k != "score"}, tried
+
+
+def user_weights(frame: pl.DataFrame) -> np.ndarray:
+    """One over the number of snapshots each row's user appears in, scaled to mean 1: every user weighs the
+    same in total, however many as-of dates they were in the population."""
+    per_user = frame.group_by("user_key").agg(pl.len().alias("_n"))
+    n = frame.select("user_key").join(per_user, on="user_key", how="left", maintain_order="left")["_n"].to_numpy()
+    w = 1.0 / n
+    return w / w.mean()
+
+
+class _Fitted:
+    """One candidate during training: the estimator, its features, calibrator and scores."""
+
+    def __init__(self, family: str, kind: str, estimator, feats: list[str], cats: list[str]):
+        self.family, self.kind, self.estimator, self.feats, self.cats = family, kind, estimator, feats, cats
+        self.calibrator = None
+
+    def raw(self, frame: pl.DataFrame) -> np.ndarray:
+        return candidates.raw_scores(self.family, self.kind, self.estimator, self.feats, self.cats, frame)
+
+    def predict(self, frame: pl.DataFrame) -> np.ndarray:
+        raw = self.raw(frame)
+        return self.calibrator.transform(raw) if self.calibrator is not None else raw
+
+
+def _calibrate(c: _Fitted, valid: pl.DataFrame, y_va: np.ndarray, latest: np.ndarray, seed: int) -> str:
+    """Classifiers: the calibration chosen on the pooled validation set. ltv: a scale that matches the total of
+    the latest validation window (revenue per user drifts as the customer grows; trees do not extrapolate)."""
+    raw = c.raw(valid)
+    if c.kind == "classifier":
+        c.calibrator, report = choose_calibrator(raw, y_va, seed=seed)
+        return f"{c.family} calibration: {report.get('chosen')} ({report})"
+    c.calibrator = Calibrator("scale").fit(raw[latest], y_va[latest])
+    return f"{c.family} ltv scale from validation: x{c.calibrator.factor:.3f}"
+
+
+def _passes_rules(kind: str, metrics: dict[str, float], who: str) -> bool:
+    """Does a candidate beat the one-feature rule (ltv: and the historical average) on the test set, with an ltv
+    total inside the gate's range? The same rule as promotion.decide, so the candidate served can pass it."""
+    primary = PRIMARY_METRIC[kind]
+    value = metrics.get(f"{who}.{primary}", float("nan"))
+    rivals = ["rule"] + (["historical_average"] if kind == "ltv" else [])
+    if not all(value > metrics.get(f"{r}.{primary}", float("-inf")) for r in rivals):
+        return False
+    if kind == "ltv":
+        lo, hi = LTV_TOTAL_RATIO_RANGE
+        return lo <= metrics.get(f"{who}.total_ratio", float("nan")) <= hi
+    return True
+
+
+def _metrics_of(who: str, kind: str, y: np.ndarray, score: np.ndarray) -> dict[str, float]:
+    m = classifier_metrics(y, score) if kind == "classifier" else regression_metrics(y, score)
+    out = {f"{who}.{k}": v for k, v in m.items()}
+    for k, (lo, hi) in bootstrap_intervals(y, score, kind, INTERVAL_KEYS[kind]).items():
+        out[f"{who}.{k}_lo90"], out[f"{who}.{k}_hi90"] = lo, hi
+    return out
+
+
 def train_model(act: Activity, spec: LabelSpec, customer: str, *, thread_count: int = 2, step_days: int = 7,
                 max_train: int = 26, valid_snapshots: int = 3, search: bool = False, search_trials: int = 20,
                 seed: int = 0, catboost_overrides: dict | None = None, oracle: OracleFn | None = None,
                 log: Callable[[str], None] = print) -> TrainedModel:
-    """Train and evaluate one model; raises NotEnoughData when the customer's data cannot support it."""
+    """Train every candidate of one model, choose the one to serve, evaluate all on the same test set; raises
+    NotEnoughData, with what is missing in words, when the customer's data cannot support any model."""
     t0 = time.perf_counter()
-    split = split_dates(act.first_day, act.last_day, spec, step_days, max_train, valid_snapshots)
+    snapshots: dict[date, pl.DataFrame] = {}
+
+    def snapshot(d: date) -> pl.DataFrame:
+        if d not in snapshots:
+            snapshots[d] = labelled_snapshot(act, d, spec)
+        return snapshots[d]
 
     def stack(dates):
-        frames = [s for d in dates if not (s := labelled_snapshot(act, d, spec)).is_empty()]
+        frames = [s for d in dates if not (s := snapshot(d)).is_empty()]
         return pl.concat(frames, how="diagonal_relaxed") if frames else pl.DataFrame()
 
-    train = stack(split.train)
-    valid = stack(split.valid_all)
-    test = labelled_snapshot(act, split.test, spec)
-    for name, frame in (("train", train), ("valid", valid), ("test", test)):
-        _check_counts(name, frame, spec)
+    # the pooled validation set grows (from the training snapshots) while it lacks a class
+    problem = None
+    for n_valid in VALID_SNAPSHOT_TRIES:
+        split = split_dates(act.first_day, act.last_day, spec, step_days, max_train, n_valid)
+        train, valid, test = stack(split.train), stack(split.valid_all), snapshot(split.test)
+        problem = next((p for name, frame in (("test", test), ("valid", valid), ("train", train))
+                        if (p := count_problem(name, frame, spec))), None)
+        if problem is None or not problem.startswith(f"{spec.model}: fewer than") or "validation" not in problem:
+            break
+    if problem is not None:
+        raise NotEnoughData(problem)
     feats, cats = feature_columns(train)
-    log(f"{customer}/{spec.model}: {train.height} train rows over {len(split.train)} snapshots, "
-        f"{valid.height} valid, {test.height} test, {len(feats)} features ({time.perf_counter() - t0:.1f} s)")
+    weights = user_weights(train) if split.step_days < 7 else None
+    log(f"{customer}/{spec.model}: {train.height} train rows over {len(split.train)} snapshots "
+        f"({split.step_days}-day steps{', users weighted equally' if weights is not None else ''}), "
+        f"{valid.height} valid over {len(split.valid_all)}, {test.height} test, {len(feats)} features "
+        f"({time.perf_counter() - t0:.1f} s)")
 
-    x_tr, x_va, x_te = (model_input(f, feats, cats).to_pandas() for f in (train, valid, test))
+    x_tr, x_va = (model_input(f, feats, cats).to_pandas() for f in (train, valid))
     y_tr, y_va, y_te = (f["label"].to_numpy() for f in (train, valid, test))
     notes: list[str] = []
     overrides: dict = dict(catboost_overrides or {})
     if search:
-        overrides, tried = _search(spec.kind, thread_count, search_trials, seed, (x_tr, y_tr, x_va, y_va), cats)
+        overrides, tried = _search(spec.kind, thread_count, search_trials, seed, (x_tr, y_tr, x_va, y_va), cats,
+                                   weights)
         notes.append(f"hyperparameter search over {len(tried)} candidates chose {overrides}")
     params = catboost_params(spec.kind, thread_count, seed, **overrides)
-    model = _fit_catboost(spec.kind, params, x_tr, y_tr, x_va, y_va, cats)
-    log(f"{customer}/{spec.model}: CatBoost stopped at {model.get_best_iteration()} trees "
+    cb = candidates.fit_catboost(spec.kind, params, x_tr, y_tr, x_va, y_va, cats, weights)
+    log(f"{customer}/{spec.model}: CatBoost stopped at {cb.get_best_iteration()} trees "
         f"({time.perf_counter() - t0:.1f} s)")
+    linear_family = candidates.LINEAR_FAMILY[spec.kind]
+    fitted = [_Fitted("catboost", spec.kind, cb, feats, cats),
+              _Fitted(linear_family, spec.kind,
+                      candidates.fit_linear(spec.kind, feats, cats, x_tr, y_tr, weights, seed), feats, cats)]
+    output = purchase_models.candidate_output(spec.model, spec.kind, spec.use_churn_event)
+    if output is not None:
+        latest_train = max(split.train)
+        everyone = build_features(act, latest_train)
+        fits = purchase_models.fits_for(act, latest_train, everyone)
+        try:
+            bt = purchase_models.fit_candidate(output, spec.horizon_days, fits, everyone)
+            fitted.append(_Fitted("btyd", spec.kind, bt, bt.feature_names, []))
+        except ValueError as exc:
+            notes.append(f"no buy-till-you-die candidate: {exc}")
 
-    baseline = _logistic_baseline(spec.kind, feats, cats)
-    baseline.fit(x_tr, y_tr)
-    rule_feature = RULES[spec.model]
-    rule_te = test[rule_feature].fill_null(0).to_numpy().astype(float)
-
+    latest = (valid["as_of"] == split.valid).to_numpy()   # the validation window closest to the test one
     metrics: dict[str, float] = {}
     preds: dict[str, np.ndarray] = {}
-    calibrator = None
-    rows = {"train": train.height, "valid": valid.height, "test": test.height}
+    for c in fitted:
+        notes.append(_calibrate(c, valid, y_va, latest, seed))
+        raw_va = c.raw(valid)
+        metrics[f"valid.{c.family}.{PRIMARY_METRIC[spec.kind]}"] = (
+            classifier_metrics(y_va, raw_va) if spec.kind == "classifier" else regression_metrics(y_va, c.predict(valid))
+        )[PRIMARY_METRIC[spec.kind]]
+        preds[c.family] = c.predict(test)
+        metrics.update(_metrics_of(c.family, spec.kind, y_te, preds[c.family]))
+
+    rule_feature = RULES[spec.model]
+    rule_te = test[rule_feature].fill_null(0).to_numpy().astype(float)
     if spec.kind == "classifier":
-        p_va_raw = model.predict_proba(x_va)[:, 1]
-        calibrator, report = choose_calibrator(p_va_raw, y_va, seed=seed)
-        notes.append(f"calibration: {report.get('chosen')} ({report})")
-        p_raw = model.predict_proba(x_te)[:, 1]
-        p_model = calibrator.transform(p_raw)
-        p_logit = baseline.predict_proba(x_te)[:, 1]
-        rule_score = rule_te   # churn: longer silence, more risk; the others: more activity, more likely
-        preds = {"model": p_model, "logistic": p_logit, f"rule: {rule_feature}": _rank01(rule_score)}
-        metrics.update({f"model.{k}": v for k, v in classifier_metrics(y_te, p_model).items()})
-        metrics["model.ece_uncalibrated"] = classifier_metrics(y_te, p_raw)["ece"]
-        metrics.update({f"logistic.{k}": v for k, v in classifier_metrics(y_te, p_logit).items()})
-        rule_m = classifier_metrics(y_te, _rank01(rule_score))
+        rule_m = classifier_metrics(y_te, _rank01(rule_te))
         metrics.update({f"rule.{k}": rule_m[k] for k in RULE_METRICS})
-        for part, y in (("train", y_tr), ("valid", y_va), ("test", y_te)):
-            rows[f"{part}_positives"] = int(y.sum())
+        preds[f"rule: {rule_feature}"] = _rank01(rule_te)
     else:
-        # the latest validation window fixes the scale of the totals (revenue per user drifts as the customer
-        # grows, and trees do not extrapolate)
-        latest = (valid["as_of"] == split.valid).to_numpy()   # the validation window closest to the test one
-        calibrator = Calibrator("scale").fit(np.clip(model.predict(x_va[latest]), 0, None), y_va[latest])
-        notes.append(f"ltv scale from validation: x{calibrator.factor:.3f}")
-        pred_raw = np.clip(model.predict(x_te), 0, None)
-        pred = calibrator.transform(pred_raw)
-        lin = np.clip(baseline.predict(x_te), 0, None)
         hist = test["revenue_90d"].fill_null(0).to_numpy() / 90.0 * spec.horizon_days
-        preds = {"model": pred, "linear": lin, "historical_average": hist, f"rule: {rule_feature}": rule_te}
-        for who, p in (("model", pred), ("linear", lin), ("historical_average", hist)):
-            metrics.update({f"{who}.{k}": v for k, v in regression_metrics(y_te, p).items()})
-        metrics["model.total_ratio_unscaled"] = float(pred_raw.sum() / y_te.sum()) if y_te.sum() > 0 else float("nan")
+        metrics.update(_metrics_of("historical_average", spec.kind, y_te, hist))
         metrics["rule.normalized_gini"] = regression_metrics(y_te, rule_te)["normalized_gini"]
-        for part, y in (("train", y_tr), ("valid", y_va), ("test", y_te)):
-            rows[f"{part}_payers"] = int((y > 0).sum())
-    metrics["model.best_iteration"] = float(model.get_best_iteration() or 0)
+        preds["historical_average"] = hist
+        preds[f"rule: {rule_feature}"] = rule_te
+
+    # serve the best on validation among the candidates that pass the rules on the test set
+    primary = PRIMARY_METRIC[spec.kind]
+    ranked = sorted(fitted, key=lambda c: -metrics[f"valid.{c.family}.{primary}"])
+    served = next((c for c in ranked if _passes_rules(spec.kind, metrics, c.family)), ranked[0])
+    order = ", ".join(f"{c.family} {metrics[f'valid.{c.family}.{primary}']:.3f}" for c in ranked)
+    notes.append(f"validation {primary}: {order}; serving {served.family}")
+    log(f"{customer}/{spec.model}: validation {primary} {order}: serving {served.family} "
+        f"({time.perf_counter() - t0:.1f} s)")
+    metrics.update({k.replace(f"{served.family}.", "model.", 1): v for k, v in list(metrics.items())
+                    if k.startswith(f"{served.family}.")})
+    preds["model"] = preds[served.family]
+    if spec.kind == "classifier":
+        metrics["model.ece_uncalibrated"] = classifier_metrics(y_te, served.raw(test))["ece"]
+    else:
+        raw_total = served.raw(test).sum()
+        metrics["model.total_ratio_unscaled"] = float(raw_total / y_te.sum()) if y_te.sum() > 0 else float("nan")
+    metrics["catboost.best_iteration"] = float(cb.get_best_iteration() or 0)
     metrics["train_seconds"] = time.perf_counter() - t0
+    rows = {"train": train.height, "valid": valid.height, "test": test.height}
+    for part, y in (("train", y_tr), ("valid", y_va), ("test", y_te)):
+        rows[f"{part}_positives" if spec.kind == "classifier" else f"{part}_payers"] = int((y > 0).sum())
 
     if oracle is not None:
         for who, scores in oracle(test, split.test, spec).items():
@@ -237,31 +352,41 @@ def train_model(act: Activity, spec: LabelSpec, customer: str, *, thread_count: 
                 metrics[f"{who}.normalized_gini"] = regression_metrics(y_te, scores)["normalized_gini"]
                 metrics[f"{who}.rmse"] = regression_metrics(y_te, scores)["rmse"]
 
-    importance = pl.DataFrame({"feature": feats, "importance": model.get_feature_importance()}).sort(
-        "importance", descending=True)
-    from growth_pipeline.lib.explain import reasons_frame, shap_matrix, top_reasons
+    from growth_pipeline.lib.explain import global_importance, reasons_frame, top_reasons
 
     shap_rows = test.head(5000)
-    shap = shap_matrix(model, shap_rows, feats, cats, thread_count=thread_count)
-    reasons = reasons_frame(shap_rows["user_key"], top_reasons(shap, shap_rows, feats, labels=act.labels)).with_columns(
-        pl.Series("score", preds["model"][: shap_rows.height]), pl.Series("label", y_te[: shap_rows.height])
-    ).select("user_key", "score", "label", "reason_1", "reason_2", "reason_3").sort("score", descending=True)
+    contrib = candidates.contributions(served.family, spec.kind, served.estimator, served.feats, served.cats,
+                                       shap_rows, thread_count=thread_count)
+    importance = global_importance(contrib, served.feats).select(
+        "feature", (pl.col("share") * 100).alias("importance"))
+    reasons = reasons_frame(shap_rows["user_key"], top_reasons(contrib, shap_rows, served.feats, labels=act.labels)
+                            ).with_columns(pl.Series("score", preds["model"][: shap_rows.height]),
+                                           pl.Series("label", y_te[: shap_rows.height])
+                                           ).select("user_key", "score", "label", "reason_1", "reason_2",
+                                                    "reason_3").sort("score", descending=True)
     title = f"{customer} - {spec.model} (test as of {split.test})"
     chart_bytes = {"feature_importance.png": charts.bar_chart(
         importance["feature"].head(20).to_list(), importance["importance"].head(20).to_list(),
-        f"{title}: feature importance", "importance (%)")}
-    named = {("catboost" if k == "model" else k): v for k, v in preds.items()}
+        f"{title}: feature importance ({served.family})", "share of mean |contribution| (%)")}
+    shown = {k: v for k, v in preds.items() if k != "model"}
+    chart_bytes["gains_and_lift.png"] = charts.gains_and_lift_chart(y_te, shown, title)
     if spec.kind == "classifier":
-        chart_bytes["gains_and_lift.png"] = charts.gains_and_lift_chart(y_te, named, title)
         chart_bytes["calibration.png"] = charts.calibration_chart(
-            y_te, {"catboost": preds["model"], "catboost uncalibrated": p_raw, "logistic": preds["logistic"]}, title)
+            y_te, {**{c.family: preds[c.family] for c in fitted},
+                   f"{served.family} uncalibrated": served.raw(test)}, title)
     else:
-        chart_bytes["gains_and_lift.png"] = charts.gains_and_lift_chart(y_te, named, title)
-        chart_bytes["deciles.png"] = charts.decile_chart(y_te, {"catboost": pred, "linear": lin,
-                                                                 "historical_average": hist}, title)
+        chart_bytes["deciles.png"] = charts.decile_chart(
+            y_te, {**{c.family: preds[c.family] for c in fitted}, "historical_average": preds["historical_average"]},
+            title)
+    family_params = (served.estimator.to_dict() if served.family == "btyd" else
+                     {k: v for k, v in served.estimator.pipeline.get_params().items()
+                      if k.startswith("model__")} if served.family in ("logistic", "linear") else {})
     return TrainedModel(
-        customer=customer, model_name=spec.model, kind=spec.kind, model=model, feature_names=feats,
-        cat_features=cats, calibrator=calibrator, label_definition=spec.as_dict(),
-        catboost_params={**model.get_all_params(), **model.get_params()}, split=split, metrics=metrics, rows=rows,
-        test_frame=test.select(["user_key", "label", *feats]), test_predictions=preds, importance=importance,
-        shap_values=shap, charts=chart_bytes, reasons=reasons, notes=notes)
+        customer=customer, model_name=spec.model, kind=spec.kind, model=served.estimator, family=served.family,
+        feature_names=served.feats, cat_features=served.cats, calibrator=served.calibrator,
+        label_definition=spec.as_dict(), catboost_params={**cb.get_all_params(), **cb.get_params()},
+        family_params=family_params, split=split, metrics=metrics, rows=rows,
+        test_frame=test.select(["user_key", "label", *[f for f in dict.fromkeys([*served.feats, *feats])
+                                                        if f in test.columns]]),
+        test_predictions=preds, importance=importance, shap_values=contrib, charts=chart_bytes, reasons=reasons,
+        notes=notes, weights=weights is not None)
