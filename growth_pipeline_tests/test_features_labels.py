@@ -10,6 +10,7 @@ from growth_pipeline.config import REPO_ROOT, Paths, customer_like, load_custome
 from growth_pipeline.lib.demo_data import DemoSpec, generate_demo
 from growth_pipeline.lib.features import build_features, feature_columns, read_customer_activity
 from growth_pipeline.lib.labels import LabelSpec, attach_labels, label_specs, population
+from growth_pipeline.lib.training import model_features
 from growth_pipeline_tests.warehouse_builder import load_days
 
 START = date(2026, 1, 1)
@@ -32,7 +33,8 @@ def test_features_of_an_as_of_date_do_not_change_when_later_events_arrive(small_
     as_of = START + timedelta(days=69)
     with duckdb.connect(str(root / "pit.duckdb")) as con:
         load_days(con, customer, paths, START, START + timedelta(days=79))
-        before = build_features(activity(con, customer), as_of)
+        act_before = activity(con, customer)
+        before = build_features(act_before, as_of)
         load_days(con, customer, paths, START + timedelta(days=80), START + timedelta(days=119))
         act_after = activity(con, customer)
         after = build_features(act_after, as_of)
@@ -44,6 +46,14 @@ def test_features_of_an_as_of_date_do_not_change_when_later_events_arrive(small_
     assert len(common) >= 0.9 * len(b.columns)
     assert b.height > 100
     assert b.select(common).equals(a.select(common)), "a feature of the as-of date changed with later data"
+    # the purchase history and the buy-till-you-die columns (models fitted per as-of date) are point in time too
+    assert {"repeat_purchase_days", "purchase_gap_mean_days", "order_value_mean", "first_order_value"} <= set(common)
+    for name in ("churn", "ltv"):
+        spec = label_specs(customer)[name]
+        fb, fa = usable(model_features(act_before, as_of, spec)), usable(model_features(act_after, as_of, spec))
+        btyd = [c for c in fb.columns if c.startswith("btyd_")]
+        assert len(btyd) == 5 and fb["btyd_return_probability"].is_not_null().sum() > 100
+        assert fb.select("user_key", *btyd).equals(fa.select("user_key", *btyd)), f"{name}: a btyd feature changed"
     # and the later data is really there: the same users look different at a later date
     later = usable(build_features(act_after, as_of + timedelta(days=30)))
     assert not later.select("user_key", "events_28d").equals(a.select("user_key", "events_28d"))
@@ -146,3 +156,13 @@ def test_search_keeps_the_candidate_with_the_lowest_validation_log_loss():
         assert cand["score"] == pytest.approx(-losses[-1], rel=1e-4)   # scores are negated validation losses
     best = tried[int(np.argmin(losses))]
     assert chosen == {k: v for k, v in best.items() if k != "score"}
+
+
+def test_user_weights_give_every_user_the_same_total_weight():
+    from growth_pipeline.lib.training import user_weights
+
+    frame = pl.DataFrame({"user_key": ["a", "a", "a", "b", "c", "c"]})
+    w = user_weights(frame)
+    totals = pl.DataFrame({"user_key": frame["user_key"], "w": w}).group_by("user_key").agg(pl.col("w").sum())
+    assert totals["w"].to_list() == pytest.approx([2.0] * 3)   # mean 1 over 6 rows: 6 / 3 users each
+    assert w.mean() == pytest.approx(1.0)

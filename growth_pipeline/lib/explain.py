@@ -214,6 +214,21 @@ def _describe_purchase(feature: str, v: float | None) -> str | None:
     if feature == "purchase_gap_std_days":
         return "no usual gap between purchases yet" if v is None else (
             f"gaps between purchases vary by {_count(v, 'day')}")
+    if feature == "events_per_day":
+        return None if v is None else f"{fmt_number(v)} events per day since first seen"
+    if feature == "active_day_share":
+        return None if v is None else f"active on {int(math.floor(v * 100 + 0.5))}% of days since first seen"
+    if feature == "events_per_session":
+        return None if v is None else f"{fmt_number(v)} events per session"
+    if feature == "lifetime_events":
+        return "no events to date" if not v else f"{_count(v, 'event')} to date"
+    if feature == "lifetime_sessions":
+        return "no sessions to date" if not v else f"{_count(v, 'session')} to date"
+    if feature == "identified":
+        return None if v is None else ("identified user" if v else "anonymous user")
+    if feature.startswith("top_") and feature.endswith("_share"):
+        thing = feature.removeprefix("top_").removesuffix("_share").replace("_", " ")
+        return None if v is None else f"{int(math.floor(v * 100 + 0.5))}% of events in their favourite {thing}"
     if feature == "purchase_overdue_ratio":
         if v is None:
             return "no usual gap between purchases yet"
@@ -381,6 +396,8 @@ def describe(feature: str, value: Any, labels: dict[str, str] | None = None) -> 
     name = _label(labels, feature, feature)
     if isinstance(value, str):
         text = _category(value)
+        if feature.startswith("top_"):   # the favourite category (labels: "favourite cuisine")
+            return f"{name} unknown" if text is None else f"{name} is {text}"
         return f"{name} unknown" if text is None else f"{name} = {text}"
     if isinstance(value, (bool, np.bool_)):
         return f"{name} = {'yes' if value else 'no'}"

@@ -431,3 +431,27 @@ def bootstrap_intervals(y_true: Any, score: Any, kind: str, keys: tuple[str, ...
     tail = (1 - level) / 2
     return {k: (float(np.quantile(v, tail)), float(np.quantile(v, 1 - tail))) if len(v) >= 20
             else (float("nan"), float("nan")) for k, v in values.items()}
+
+
+def paired_bootstrap_difference(y_true: Any, new: Any, old: Any, kind: str, n_resamples: int = 200,
+                                level: float = 0.9, seed: int = 0) -> tuple[float, float, float]:
+    """The primary metric of ``new`` minus that of ``old`` on one test set, with a paired percentile bootstrap
+    interval (the same resampled users for both): an interval above zero says ``new`` is better beyond noise."""
+    from sklearn.metrics import roc_auc_score
+
+    y = as_array(y_true, "y_true")
+    a, b = as_array(new, "new"), as_array(old, "old")
+    metric = roc_auc_score if kind == "classifier" else normalized_gini
+    point = float(metric(y, a) - metric(y, b))
+    rng = np.random.default_rng(seed)
+    diffs = []
+    for _ in range(n_resamples):
+        idx = rng.integers(0, len(y), len(y))
+        yy = y[idx]
+        if (yy.min() == yy.max()) if kind == "classifier" else not np.any(yy > 0):
+            continue
+        diffs.append(metric(yy, a[idx]) - metric(yy, b[idx]))
+    if len(diffs) < 20:
+        return point, float("nan"), float("nan")
+    tail = (1 - level) / 2
+    return point, float(np.quantile(diffs, tail)), float(np.quantile(diffs, 1 - tail))

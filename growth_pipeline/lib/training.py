@@ -27,7 +27,13 @@ from growth_pipeline.lib import candidates, charts, purchase_models
 from growth_pipeline.lib.calibration import Calibrator, choose_calibrator
 from growth_pipeline.lib.features import Activity, build_features, feature_columns
 from growth_pipeline.lib.labels import LabelSpec, attach_labels, population
-from growth_pipeline.lib.metrics import PRIMARY_METRIC, bootstrap_intervals, classifier_metrics, regression_metrics
+from growth_pipeline.lib.metrics import (
+    PRIMARY_METRIC,
+    bootstrap_intervals,
+    classifier_metrics,
+    paired_bootstrap_difference,
+    regression_metrics,
+)
 from growth_pipeline.lib.model_types import SplitDates, TrainedModel, model_input
 from growth_pipeline.lib.promotion import LTV_TOTAL_RATIO_RANGE
 
@@ -237,9 +243,11 @@ def _metrics_of(who: str, kind: str, y: np.ndarray, score: np.ndarray) -> dict[s
 def train_model(act: Activity, spec: LabelSpec, customer: str, *, thread_count: int = 2, step_days: int = 7,
                 max_train: int = 26, valid_snapshots: int = 3, search: bool = False, search_trials: int = 20,
                 seed: int = 0, catboost_overrides: dict | None = None, oracle: OracleFn | None = None,
+                families: tuple[str, ...] = candidates.FAMILIES,
                 log: Callable[[str], None] = print) -> TrainedModel:
-    """Train every candidate of one model, choose the one to serve, evaluate all on the same test set; raises
-    NotEnoughData, with what is missing in words, when the customer's data cannot support any model."""
+    """Train every candidate of one model (of ``families``), choose the one to serve, evaluate all on the same
+    test set; raises NotEnoughData, with what is missing in words, when the customer's data cannot support any
+    model."""
     t0 = time.perf_counter()
     snapshots: dict[date, pl.DataFrame] = {}
 
@@ -273,21 +281,25 @@ def train_model(act: Activity, spec: LabelSpec, customer: str, *, thread_count: 
     x_tr, x_va = (model_input(f, feats, cats).to_pandas() for f in (train, valid))
     y_tr, y_va, y_te = (f["label"].to_numpy() for f in (train, valid, test))
     notes: list[str] = []
-    overrides: dict = dict(catboost_overrides or {})
-    if search:
-        overrides, tried = _search(spec.kind, thread_count, search_trials, seed, (x_tr, y_tr, x_va, y_va), cats,
-                                   weights)
-        notes.append(f"hyperparameter search over {len(tried)} candidates chose {overrides}")
-    params = catboost_params(spec.kind, thread_count, seed, **overrides)
-    cb = candidates.fit_catboost(spec.kind, params, x_tr, y_tr, x_va, y_va, cats, weights)
-    log(f"{customer}/{spec.model}: CatBoost stopped at {cb.get_best_iteration()} trees "
-        f"({time.perf_counter() - t0:.1f} s)")
+    fitted: list[_Fitted] = []
+    cb = None
+    if "catboost" in families:
+        overrides: dict = dict(catboost_overrides or {})
+        if search:
+            overrides, tried = _search(spec.kind, thread_count, search_trials, seed, (x_tr, y_tr, x_va, y_va), cats,
+                                       weights)
+            notes.append(f"hyperparameter search over {len(tried)} candidates chose {overrides}")
+        params = catboost_params(spec.kind, thread_count, seed, **overrides)
+        cb = candidates.fit_catboost(spec.kind, params, x_tr, y_tr, x_va, y_va, cats, weights)
+        fitted.append(_Fitted("catboost", spec.kind, cb, feats, cats))
+        log(f"{customer}/{spec.model}: CatBoost stopped at {cb.get_best_iteration()} trees "
+            f"({time.perf_counter() - t0:.1f} s)")
     linear_family = candidates.LINEAR_FAMILY[spec.kind]
-    fitted = [_Fitted("catboost", spec.kind, cb, feats, cats),
-              _Fitted(linear_family, spec.kind,
-                      candidates.fit_linear(spec.kind, feats, cats, x_tr, y_tr, weights, seed), feats, cats)]
+    if linear_family in families:
+        fitted.append(_Fitted(linear_family, spec.kind,
+                              candidates.fit_linear(spec.kind, feats, cats, x_tr, y_tr, weights, seed), feats, cats))
     output = purchase_models.candidate_output(spec.model, spec.kind, spec.use_churn_event)
-    if output is not None:
+    if output is not None and "btyd" in families:
         latest_train = max(split.train)
         everyone = build_features(act, latest_train)
         fits = purchase_models.fits_for(act, latest_train, everyone)
@@ -296,6 +308,8 @@ def train_model(act: Activity, spec: LabelSpec, customer: str, *, thread_count: 
             fitted.append(_Fitted("btyd", spec.kind, bt, bt.feature_names, []))
         except ValueError as exc:
             notes.append(f"no buy-till-you-die candidate: {exc}")
+    if not fitted:
+        raise ValueError(f"{spec.model}: none of the families {families} applies to this model")
 
     latest = (valid["as_of"] == split.valid).to_numpy()   # the validation window closest to the test one
     metrics: dict[str, float] = {}
@@ -333,12 +347,18 @@ def train_model(act: Activity, spec: LabelSpec, customer: str, *, thread_count: 
     metrics.update({k.replace(f"{served.family}.", "model.", 1): v for k, v in list(metrics.items())
                     if k.startswith(f"{served.family}.")})
     preds["model"] = preds[served.family]
+    if "btyd" in preds:   # how far each candidate is ahead of the buy-till-you-die model, beyond noise or not
+        for who in ("model", *(c.family for c in fitted if c.family != "btyd")):
+            d, lo, hi = paired_bootstrap_difference(y_te, preds[who], preds["btyd"], spec.kind)
+            key = f"{who}.{primary}_minus_btyd"
+            metrics[key], metrics[f"{key}_lo90"], metrics[f"{key}_hi90"] = d, lo, hi
     if spec.kind == "classifier":
         metrics["model.ece_uncalibrated"] = classifier_metrics(y_te, served.raw(test))["ece"]
     else:
         raw_total = served.raw(test).sum()
         metrics["model.total_ratio_unscaled"] = float(raw_total / y_te.sum()) if y_te.sum() > 0 else float("nan")
-    metrics["catboost.best_iteration"] = float(cb.get_best_iteration() or 0)
+    if cb is not None:
+        metrics["catboost.best_iteration"] = float(cb.get_best_iteration() or 0)
     metrics["train_seconds"] = time.perf_counter() - t0
     rows = {"train": train.height, "valid": valid.height, "test": test.height}
     for part, y in (("train", y_tr), ("valid", y_va), ("test", y_te)):
@@ -384,7 +404,8 @@ def train_model(act: Activity, spec: LabelSpec, customer: str, *, thread_count: 
     return TrainedModel(
         customer=customer, model_name=spec.model, kind=spec.kind, model=served.estimator, family=served.family,
         feature_names=served.feats, cat_features=served.cats, calibrator=served.calibrator,
-        label_definition=spec.as_dict(), catboost_params={**cb.get_all_params(), **cb.get_params()},
+        label_definition=spec.as_dict(),
+        catboost_params={**cb.get_all_params(), **cb.get_params()} if cb is not None else {},
         family_params=family_params, split=split, metrics=metrics, rows=rows,
         test_frame=test.select(["user_key", "label", *[f for f in dict.fromkeys([*served.feats, *feats])
                                                         if f in test.columns]]),
