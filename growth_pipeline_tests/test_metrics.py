@@ -391,3 +391,35 @@ def test_paired_bootstrap_win_rate_tells_noise_from_a_better_model():
     assert paired_bootstrap_win_rate(y, same, good, "classifier") < 0.9
     revenue = np.where(y == 1, np.exp(signal), 0.0)
     assert paired_bootstrap_win_rate(revenue, np.exp(good), np.exp(worse), "ltv") > 0.95
+
+
+def test_bootstrap_intervals_cover_the_figure_and_narrow_with_more_users():
+    from growth_pipeline.lib.metrics import bootstrap_intervals
+
+    rng = np.random.default_rng(1)
+
+    def sample(n):
+        y = (rng.random(n) < 0.3).astype(float)
+        return y, y * 0.8 + rng.normal(0, 1, n)
+
+    widths = []
+    for n in (200, 5000):
+        y, s = sample(n)
+        (lo, hi), = bootstrap_intervals(y, s, "classifier").values()
+        assert lo < classifier_metrics(y, 1 / (1 + np.exp(-s)))["roc_auc"] < hi
+        widths.append(hi - lo)
+    assert widths[1] < widths[0] / 3
+    y = np.array([0.0] * 50 + [5.0] * 50)
+    iv = bootstrap_intervals(y, y, "ltv", ("normalized_gini", "total_ratio"))
+    assert iv["normalized_gini"] == pytest.approx((1.0, 1.0)) and iv["total_ratio"] == pytest.approx((1.0, 1.0))
+
+
+def test_paired_bootstrap_difference_is_zero_for_the_same_model_and_positive_for_a_better_one():
+    from growth_pipeline.lib.metrics import paired_bootstrap_difference
+
+    rng = np.random.default_rng(2)
+    y = (rng.random(3000) < 0.3).astype(float)
+    weak, strong = y * 0.3 + rng.normal(0, 1, 3000), y * 1.5 + rng.normal(0, 1, 3000)
+    assert paired_bootstrap_difference(y, weak, weak, "classifier") == (0.0, 0.0, 0.0)
+    d, lo, hi = paired_bootstrap_difference(y, strong, weak, "classifier")
+    assert 0 < lo < d < hi

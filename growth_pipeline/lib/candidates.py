@@ -32,6 +32,13 @@ FAMILIES = ("catboost", "logistic", "linear", "btyd")
 LINEAR_FAMILY = {"classifier": "logistic", "ltv": "linear"}
 
 
+def finite_or_nan(a: np.ndarray) -> np.ndarray:
+    """Infinities as missing values: a ratio or a customer's numeric property can be infinite, and a linear
+    model cannot use it (CatBoost can)."""
+    a = np.asarray(a, dtype=np.float64)
+    return np.where(np.isfinite(a), a, np.nan)
+
+
 def signed_log1p(a: np.ndarray) -> np.ndarray:
     """sign(a) * log(1 + |a|): counts and revenue are heavy-tailed; a linear model wants them compressed.
     A module-level function, so a fitted pipeline pickles by reference."""
@@ -62,6 +69,7 @@ def _linear_pipeline(kind: ModelKind, nums: list[str], cats: list[str], seed: in
     from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardScaler
 
     steps = [("num", Pipeline([
+        ("finite", FunctionTransformer(finite_or_nan)),
         ("impute", SimpleImputer(strategy="median", add_indicator=True, keep_empty_features=True)),
         ("log", FunctionTransformer(signed_log1p)), ("scale", StandardScaler())]), nums)]
     # one encoder per categorical feature: its output columns are then known to belong to that feature

@@ -122,7 +122,8 @@ def add_features(features: pl.DataFrame, act: Any, as_of: date, horizon_days: in
     if features.is_empty():
         return features
     preds = _predictions(fits_for(act, as_of, features), features, horizon_days)
-    return features.with_columns([pl.Series(k, v).fill_nan(None) for k, v in preds.items()])
+    return features.with_columns([pl.Series(k, np.where(np.isfinite(v), v, np.nan)).fill_nan(None)
+                                  for k, v in preds.items()])
 
 
 # --------------------------------------------------------------------------------------------- the candidate
