@@ -166,3 +166,20 @@ def test_user_weights_give_every_user_the_same_total_weight():
     totals = pl.DataFrame({"user_key": frame["user_key"], "w": w}).group_by("user_key").agg(pl.col("w").sum())
     assert totals["w"].to_list() == pytest.approx([2.0] * 3)   # mean 1 over 6 rows: 6 / 3 users each
     assert w.mean() == pytest.approx(1.0)
+
+
+def test_custom_properties_are_the_users_own_not_each_events_detail(registry, growth_env, tmp_path):
+    """`role` stays the same on a user's events (a feature); `items` changes with every basket (not one)."""
+    from growth_pipeline.lib.features import select_custom_properties
+    from growth_pipeline_tests.conftest import epoch, event, write_export
+
+    paths, root = growth_env
+    customer = registry.get("acme")
+    for day in (1, 2):
+        records = [event("Open", f"u{u}", epoch(2024, 3, day, 9 + k), f"{day}-{u}-{k}", role=["pm", "eng"][u % 2],
+                         items=(u * 7 + k * 3 + day) % 11, __user_id=f"u{u}")
+                   for u in range(12) for k in range(4)]
+        write_export(root / "sources" / "acme" / f"2024-03-0{day}.jsonl", records)
+    with duckdb.connect(str(tmp_path / "props.duckdb")) as con:
+        load_days(con, customer, paths, date(2024, 3, 1), date(2024, 3, 2))
+        assert select_custom_properties(con, exclude=set()) == ["role"]

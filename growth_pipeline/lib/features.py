@@ -71,10 +71,12 @@ def select_top_events(con: duckdb.DuckDBPyConnection, k: int = TOP_EVENTS) -> li
 
 
 def select_custom_properties(con: duckdb.DuckDBPyConnection, exclude: set[str], max_levels: int = 50,
-                             min_fill: float = 0.5) -> list[str]:
+                             min_fill: float = 0.5, max_values_per_user: float = 1.5) -> list[str]:
     """The customer's own user-level properties worth a feature (company size, role, ...): set on at least half
     of all events (super properties, not one event's detail), not Mixpanel's (``$``/``mp_``/``utm_``), not
-    ids, not the pipeline's own (channel, revenue), and with a handful of distinct values when text."""
+    ids, not the pipeline's own (channel, revenue), with a handful of distinct values when text, and stable per
+    user (on average at most ``max_values_per_user`` values per distinct_id: a user's plan may change, a basket's
+    item count changes with every order)."""
     rows = con.execute("""
         SELECT p.property,
                sum(p.fill_rate * c.events) / (SELECT sum(events) FROM core.event_catalog) AS fill,
@@ -86,8 +88,20 @@ def select_custom_properties(con: duckdb.DuckDBPyConnection, exclude: set[str], 
           AND lower(p.property) NOT LIKE '%\\_id' ESCAPE '\\' AND lower(p.property) <> 'id'
         GROUP BY p.property
         ORDER BY p.property""").fetchall()
-    return [p for p, fill, levels, is_text in rows
-            if p not in exclude and fill >= min_fill and levels >= 2 and (not is_text or levels <= max_levels)]
+    props = [p for p, fill, levels, is_text in rows
+             if p not in exclude and fill >= min_fill and levels >= 2 and (not is_text or levels <= max_levels)]
+    if not props:
+        return props
+    # a property of the user (company size, role) keeps its value from event to event; one of the event (the
+    # items in a basket, a page's title) changes all the time, and its "latest value" would be a misleading feature
+    values_per_user = dict(con.execute("""
+        SELECT property, avg(n) FROM (
+            SELECT p.property, e.distinct_id, count(DISTINCT e.properties ->> ('$."' || p.property || '"')) AS n
+            FROM raw.events e CROSS JOIN (SELECT unnest(?::VARCHAR[]) AS property) p
+            WHERE e.properties ->> ('$."' || p.property || '"') IS NOT NULL
+            GROUP BY ALL)
+        GROUP BY property""", [props]).fetchall())
+    return [p for p in props if values_per_user.get(p, 0.0) <= max_values_per_user]
 
 
 def read_customer_activity(con: duckdb.DuckDBPyConnection, customer, until: date | None = None) -> Activity:
