@@ -4,21 +4,17 @@ registered in a real MLflow store, loaded back, scoring users with reasons in wo
 from dataclasses import replace
 from datetime import date, timedelta
 
-import duckdb
 import numpy as np
 import polars as pl
 import pytest
 
-from growth_pipeline.config import REPO_ROOT, Paths, customer_like, load_customers
 from growth_pipeline.lib import drift, tracking
 from growth_pipeline.lib.candidates import contributions, fit_linear
-from growth_pipeline.lib.demo_data import DemoSpec, generate_demo
-from growth_pipeline.lib.features import read_customer_activity
 from growth_pipeline.lib.labels import label_specs
 from growth_pipeline.lib.model_types import model_input
 from growth_pipeline.lib.scoring import score_model
 from growth_pipeline.lib.training import model_features, train_model
-from growth_pipeline_tests.warehouse_builder import load_days
+from growth_pipeline_tests.warehouse_builder import demo_activity
 
 START = date(2026, 1, 1)
 DAYS = 200
@@ -27,11 +23,7 @@ DAYS = 200
 @pytest.fixture(scope="module")
 def warehouse(tmp_path_factory):
     root = tmp_path_factory.mktemp("families")
-    generate_demo(DemoSpec("powerplay", n_users=700, start=START, days=DAYS, seed=5), root / "src")
-    customer = customer_like(load_customers(REPO_ROOT / "customers.yaml").get("powerplay"), "pp", root / "src")
-    with duckdb.connect(str(root / "pp.duckdb")) as con:
-        load_days(con, customer, Paths(root / "home"), START, START + timedelta(days=DAYS - 1))
-        act = read_customer_activity(con, customer)
+    customer, act = demo_activity(root, "pp", n_users=700, start=START, days=DAYS, seed=5)
     return customer, act, root
 
 

@@ -1,18 +1,14 @@
 """A small customer (1,500 users, one year, as `generate-demo --users 1500 --days 365` makes it) gets each model
 its behaviour supports, and for any other a reason in words that names what is missing."""
 
-from datetime import date, timedelta
+from datetime import date
 
-import duckdb
 import pytest
 
-from growth_pipeline.config import REPO_ROOT, Paths, customer_like, load_customers
-from growth_pipeline.lib.demo_data import DemoSpec, generate_demo
-from growth_pipeline.lib.features import read_customer_activity
 from growth_pipeline.lib.labels import label_specs
 from growth_pipeline.lib.promotion import decide
 from growth_pipeline.lib.training import NotEnoughData, train_model
-from growth_pipeline_tests.warehouse_builder import load_days
+from growth_pipeline_tests.warehouse_builder import demo_activity
 
 START = date(2025, 10, 1)
 DAYS = 365
@@ -20,13 +16,7 @@ DAYS = 365
 
 @pytest.fixture(scope="module")
 def small(tmp_path_factory):
-    root = tmp_path_factory.mktemp("small")
-    generate_demo(DemoSpec("powerplay", n_users=1500, start=START, days=DAYS, seed=11), root / "src")
-    customer = customer_like(load_customers(REPO_ROOT / "customers.yaml").get("powerplay"), "small", root / "src")
-    with duckdb.connect(str(root / "small.duckdb")) as con:
-        load_days(con, customer, Paths(root / "home"), START, START + timedelta(days=DAYS - 1))
-        act = read_customer_activity(con, customer)
-    return customer, act
+    return demo_activity(tmp_path_factory.mktemp("small"), "small", n_users=1500, start=START, days=DAYS, seed=11)
 
 
 @pytest.mark.slow

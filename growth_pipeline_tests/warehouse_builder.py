@@ -25,3 +25,17 @@ def load_days(con: duckdb.DuckDBPyConnection, customer: Customer, paths: Paths, 
     build_event_catalog(con)
     for d in days:
         build_user_daily(con, customer, d)
+
+
+def demo_activity(root, customer_id: str, n_users: int, start: date, days: int, seed: int):
+    """A generated Powerplay-like customer of ``n_users`` over ``days``, loaded into a warehouse under ``root``;
+    returns (customer, Activity)."""
+    from growth_pipeline.config import REPO_ROOT, customer_like, load_customers
+    from growth_pipeline.lib.demo_data import DemoSpec, generate_demo
+    from growth_pipeline.lib.features import read_customer_activity
+
+    generate_demo(DemoSpec("powerplay", n_users=n_users, start=start, days=days, seed=seed), root / "src")
+    customer = customer_like(load_customers(REPO_ROOT / "customers.yaml").get("powerplay"), customer_id, root / "src")
+    with duckdb.connect(str(root / f"{customer_id}.duckdb")) as con:
+        load_days(con, customer, Paths(root / "home"), start, start + timedelta(days=days - 1))
+        return customer, read_customer_activity(con, customer)
