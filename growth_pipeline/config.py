@@ -136,6 +136,12 @@ class IngestSettings(_Strict):
     # many records were rejected as well.
     min_rejected_to_fail: int = Field(default=10, ge=1)
     allow_empty_days: bool = False
+    allow_incomplete_days: bool = Field(default=False, description=(
+        "Whether a day whose export file broke off (a truncated or corrupt gzip) may pass the blocking "
+        "day_complete check of raw_events. Either way the records before the break are loaded and "
+        "raw.day_loads.incomplete names the file and the byte offset of the break. false (the default): the "
+        "check fails, so nothing downstream uses the day until the file is fetched again and the day reloaded; "
+        "true: the partial day is accepted."))
 
 
 class ModelSettings(_Strict):

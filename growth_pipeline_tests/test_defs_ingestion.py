@@ -1,6 +1,7 @@
 """The ingestion assets run as real Dagster materializations against real DuckDB files."""
 
 import gzip
+import json
 import os
 
 import dagster as dg
@@ -43,6 +44,11 @@ def acme_day(root, day, records):
     write_export(root / "sources" / "acme" / f"{day}.jsonl.gz", records)
 
 
+def set_acme_ingest(root, setting):
+    cfg = root / "customers.yaml"
+    cfg.write_text(cfg.read_text().replace("min_rejected_to_fail: 2}", f"min_rejected_to_fail: 2, {setting}}}"))
+
+
 def test_raw_events_materialization_reports_counts_and_passes_checks(growth_env, instance):
     paths, root = growth_env
     t = epoch(2024, 3, 1, 9)
@@ -55,7 +61,7 @@ def test_raw_events_materialization_reports_counts_and_passes_checks(growth_env,
     assert m["rejected_reasons"] == {"malformed JSON": 1}
     assert "line 4" in m["first_rejects"]
     assert checks(result) == {"no_duplicate_keys": True, "no_null_keys": True,
-                              "rejected_share_under_threshold": True, "day_not_empty": True}
+                              "rejected_share_under_threshold": True, "day_not_empty": True, "day_complete": True}
     assert meta(result, "landed_exports")["files"] == 1
     with duckdb.connect(str(paths.warehouse("acme")), read_only=True) as con:
         assert con.execute("SELECT count(*) FROM raw.events").fetchall()[0][0] == 12
@@ -168,3 +174,39 @@ def test_a_few_rejects_on_a_small_day_are_not_a_failure(growth_env, instance):
     acme_day(root, D1, [event("Login", f"u{i}", epoch(2024, 3, 1), str(i)) for i in range(3)] + ["not json"])
     result = run(instance, ["raw_events"], key("acme", D1))
     assert result.success and checks(result)["rejected_share_under_threshold"]
+
+
+def test_a_truncated_gzip_loads_what_precedes_the_cut_and_fails_the_day_complete_check(growth_env, instance):
+    paths, root = growth_env
+    acme_day(root, D1, [event("Login", f"u{i}", epoch(2024, 3, 1) + i, str(i)) for i in range(3000)])
+    path = root / "sources" / "acme" / f"{D1}.jsonl.gz"
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    result = run(instance, ["raw_events"], key("acme", D1))
+    evaluation = {c.check_name: c for c in result.get_asset_check_evaluations()}
+    complete = evaluation["day_complete"]
+    assert not complete.passed and complete.severity == dg.AssetCheckSeverity.ERROR
+    text = complete.metadata["incomplete"].value
+    assert text.startswith(f"{D1}.jsonl.gz: truncated gzip: the compressed data ends at byte {len(data) // 2:,}")
+    assert all(c.passed for name, c in evaluation.items() if name != "day_complete")
+    m = meta(result, "raw_events")
+    assert 0 < m["loaded"] < 3000 and f"acme {D1}: {D1}.jsonl.gz: truncated gzip" in m["incomplete"]
+    with duckdb.connect(str(paths.warehouse("acme")), read_only=True) as con:
+        assert con.execute("SELECT incomplete FROM raw.day_loads").fetchall() == [(text,)]
+    # a customer that accepts incomplete days: the same day passes
+    set_acme_ingest(root, "allow_incomplete_days: true")
+    again = run(instance, ["raw_events"], key("acme", D1))
+    assert again.success and checks(again)["day_complete"]
+    assert meta(again, "raw_events")["loaded"] == m["loaded"]
+
+
+def test_a_gz_export_that_is_not_gzip_fails_naming_the_file_even_when_empty_days_are_allowed(growth_env, instance):
+    _, root = growth_env
+    set_acme_ingest(root, "allow_empty_days: true")
+    path = root / "sources" / "acme" / f"{D1}.jsonl.gz"
+    path.parent.mkdir(parents=True)
+    path.write_text(json.dumps(event("Login", "u1", epoch(2024, 3, 1), "1")) + "\n")  # plain text, named .gz
+    result = run(instance, ["raw_events"], key("acme", D1))
+    assert not result.success
+    failure = next(e for e in result.all_events if e.is_step_failure)
+    assert f"{D1}.jsonl.gz: not a gzip file" in str(failure.event_specific_data.error)

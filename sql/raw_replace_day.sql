@@ -1,6 +1,7 @@
 -- Replace one day partition of raw.events in a single transaction (the caller wraps it in BEGIN/COMMIT):
 -- a crash leaves the old day or the new one, never half of it.
--- Variables: day, ingested_at. Inputs: temp tables staged, staged_events; relation python_rejects.
+-- Variables: day, ingested_at, files, lines, incomplete. Inputs: temp tables staged, staged_events; relation
+-- python_rejects.
 DELETE FROM raw.events WHERE event_date = getvariable('day');
 DELETE FROM raw.rejected_events WHERE event_date = getvariable('day');
 DELETE FROM raw.day_loads WHERE event_date = getvariable('day');
@@ -38,7 +39,8 @@ FROM (
 )
 ORDER BY source_file, line_number;
 
-INSERT INTO raw.day_loads
+INSERT INTO raw.day_loads (event_date, files, lines, loaded, duplicates_in_day, duplicates_of_stored, rejected,
+                           loaded_at, incomplete)
 SELECT
     getvariable('day'),
     getvariable('files'),
@@ -47,4 +49,5 @@ SELECT
     (SELECT count(*) FROM day_events WHERE duplicate_in_day),
     (SELECT count(*) FROM day_events WHERE duplicate_of_stored),
     (SELECT count(*) FROM staged WHERE reason IS NOT NULL) + (SELECT count(*) FROM python_rejects),
-    getvariable('ingested_at');
+    getvariable('ingested_at'),
+    CAST(getvariable('incomplete') AS VARCHAR);

@@ -5,7 +5,7 @@ CREATE SCHEMA IF NOT EXISTS raw;
 CREATE TABLE IF NOT EXISTS raw.events (
     event        VARCHAR   NOT NULL,
     distinct_id  VARCHAR   NOT NULL,
-    time         TIMESTAMP NOT NULL,  -- UTC (seconds, milliseconds and project-timezone times normalised)
+    time         TIMESTAMP NOT NULL,  -- UTC (s, ms, us, ns epochs and project-timezone times normalised)
     insert_id    VARCHAR,             -- $insert_id; events without one are never deduplicated
     device_id    VARCHAR,             -- $device_id
     user_id      VARCHAR,             -- $user_id
@@ -35,3 +35,6 @@ CREATE TABLE IF NOT EXISTS raw.day_loads (
     rejected              BIGINT    NOT NULL,
     loaded_at             TIMESTAMP NOT NULL
 );
+-- NULL when every file of the day was read to its end; else the file(s) that broke off, where (a truncated or
+-- corrupt gzip): the records before the break are loaded, the rest is missing. Added after the first release.
+ALTER TABLE raw.day_loads ADD COLUMN IF NOT EXISTS incomplete VARCHAR;

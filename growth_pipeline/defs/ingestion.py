@@ -25,6 +25,10 @@ RAW_EVENTS_CHECKS = [
                                   "customer's ingest.max_rejected_share."),
     dg.AssetCheckSpec("day_not_empty", asset="raw_events", blocking=True,
                       description="The day loaded at least one event (unless the customer allows empty days)."),
+    dg.AssetCheckSpec("day_complete", asset="raw_events", blocking=True,
+                      description="Every export file of the day was read to its end: a truncated or corrupt gzip "
+                                  "loads the records before the break and fails this check, naming the file and "
+                                  "the byte offset (unless the customer sets ingest.allow_incomplete_days)."),
 ]
 
 
@@ -69,7 +73,8 @@ def raw_events(context: dg.AssetExecutionContext, growth: GrowthResource) -> dg.
     seconds/milliseconds and project-timezone times normalised, and Mixpanel's dedup rule (same event,
     distinct_id, time and $insert_id) applied within the day and against rows already stored. Records that
     cannot be loaded go to ``raw.rejected_events`` with file, line and reason, while the good records of the
-    same file still load. Re-materializing replaces exactly this day, in one transaction.
+    same file still load; a file that breaks off (truncated or corrupt gzip) loads what precedes the break and
+    marks the day incomplete. Re-materializing replaces exactly this day, in one transaction.
     """
     loads, outcomes, first_rejects = [], {}, []
     registry = growth.registry()

@@ -34,6 +34,9 @@ def day_checks(con: duckdb.DuckDBPyConnection, day: date, load: DayLoad,
                       "min_rejected_to_fail": settings.min_rejected_to_fail}),
         CheckOutcome("day_not_empty", load.loaded > 0 or settings.allow_empty_days,
                      {"loaded": load.loaded, "allow_empty_days": settings.allow_empty_days}),
+        CheckOutcome("day_complete", load.incomplete is None or settings.allow_incomplete_days,
+                     {"incomplete": load.incomplete or "(every file read to its end)",
+                      "allow_incomplete_days": settings.allow_incomplete_days}),
     ]
 
 
@@ -68,6 +71,7 @@ def load_metadata(loads: list[tuple[str, DayLoad]], first_rejects: list[tuple], 
         "rejected": total("rejected"),
         "rejected_share": round(total("rejected") / lines, 6) if lines else 0.0,
         "rejected_reasons": reasons,
+        "incomplete": "; ".join(f"{c} {ld.day}: {ld.incomplete}" for c, ld in loads if ld.incomplete) or "(none)",
         "warehouse": ", ".join(sorted(set(warehouses.values()))),
         "first_rejects": "\n".join(f"- {c} {d} `{f}` line {n}: {r}" for c, d, f, n, r in first_rejects[:20])
         or "(none)",
