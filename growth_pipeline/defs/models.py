@@ -59,8 +59,7 @@ def _model_asset(name: str) -> dg.AssetsDefinition:
         "champion. Horizons, populations: customers.yaml `models`.",
         check_specs=[dg.AssetCheckSpec("beats_baselines", asset=asset_name, blocking=True,
                                        description="The serving candidate beats the one-feature rule on the test "
-                                                   "set (ltv: also the historical average, and its total is within "
-                                                   "15% of actual).")],
+                                                   "set (ltv: and its total is within 15% of actual).")],
     )
     def _model(context: dg.AssetExecutionContext, growth: GrowthResource, mlflow: MlflowResource):
         customer = growth.customer(context.partition_key)

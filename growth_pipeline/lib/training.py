@@ -3,20 +3,22 @@ best one on the pooled validation snapshots chosen to serve, every figure report
 bootstrap 90% interval. No Dagster, no MLflow: the asset logs what this returns.
 
 Split: test on the latest as-of date whose label window has matured; validate on the snapshot one horizon earlier
-and a few before it (pooled); train on snapshots before those. Training and validation label windows end on or
+and a few before it (pooled), on a fixed quarter of the users that never train; train on the other users'
+snapshots before those. Training and validation label windows end on or
 before the test as-of date, so no label window of the test set overlaps the training data. Snapshots are weekly;
 when the history is too short for enough weekly ones they come closer together (down to daily), and each row is
 then weighted by one over the number of training snapshots its user appears in, so no user dominates.
 
 Candidates (:mod:`growth_pipeline.lib.candidates`): CatBoost, a logistic (ltv: ridge) regression on the same
 features, and for churn and ltv a buy-till-you-die model. The one serving is the best on the pooled validation
-set among those that beat the one-feature rule on the test set (ltv: also the historical average, and its total
-within the gate's range); the promotion gate then decides whether it may replace the champion.
+set among those that beat the one-feature rule on the test set (ltv: with its total within the gate's range);
+the promotion gate then decides whether it may replace the champion.
 """
 
 from __future__ import annotations
 
 import time
+import zlib
 from collections.abc import Callable
 from datetime import date, timedelta
 
@@ -39,6 +41,7 @@ from growth_pipeline.lib.promotion import LTV_TOTAL_RATIO_RANGE
 
 MIN_HISTORY_DAYS = 28      # a snapshot needs this much history before its as-of date for 28-day features
 MIN_CLASS_ROWS = {"train": 30, "valid": 10, "test": 10}
+VALID_USER_SHARE = 0.25   # users held out of training to validate on (see validation_users)
 MIN_TRAIN_SNAPSHOTS = 8    # fewer weekly training snapshots than this: snapshots come closer together
 VALID_SNAPSHOT_TRIES = (3, 6, 10)   # more pooled validation snapshots while the pooled set is short of a class
 INTERVAL_KEYS = {"classifier": ("roc_auc",),
@@ -183,6 +186,18 @@ def _search(kind, thread_count, trials, seed, data, cats, weights=None) -> tuple
     return {k: v for k, v in best.items() if k != "score"}, tried
 
 
+def validation_users(user_keys: pl.Series, share: float = VALID_USER_SHARE) -> pl.Series:
+    """The users whose rows validate (and never train): a fixed ``share`` of users chosen by a stable hash of
+    their key. Training and validation label windows overlap in time, so with the same users on both sides a
+    flexible model learns who a user is and looks better on validation than it will be (on the retail benchmark
+    CatBoost's validation ROC-AUC was 0.923 with a test ROC-AUC of 0.852, and it was chosen over a logistic
+    regression that scored 0.879 on test); users it has never seen make early stopping, calibration and the
+    choice of the candidate to serve honest."""
+    keys = user_keys.cast(pl.Utf8).to_list()
+    cut = int(share * 2**32)
+    return pl.Series("user_key", [k for k in keys if zlib.crc32(k.encode()) < cut], dtype=pl.Utf8)
+
+
 def user_weights(frame: pl.DataFrame) -> np.ndarray:
     """One over the number of snapshots each row's user appears in, scaled to mean 1: every user weighs the
     same in total, however many as-of dates they were in the population."""
@@ -219,12 +234,11 @@ def _calibrate(c: _Fitted, valid: pl.DataFrame, y_va: np.ndarray, latest: np.nda
 
 
 def _passes_rules(kind: str, metrics: dict[str, float], who: str) -> bool:
-    """Does a candidate beat the one-feature rule (ltv: and the historical average) on the test set, with an ltv
-    total inside the gate's range? The same rule as promotion.decide, so the candidate served can pass it."""
+    """Does a candidate beat the one-feature rule on the test set, with an ltv total inside the gate's range?
+    The same rule as promotion.decide, so the candidate served can pass it."""
     primary = PRIMARY_METRIC[kind]
     value = metrics.get(f"{who}.{primary}", float("nan"))
-    rivals = ["rule"] + (["historical_average"] if kind == "ltv" else [])
-    if not all(value > metrics.get(f"{r}.{primary}", float("-inf")) for r in rivals):
+    if not value > metrics.get(f"rule.{primary}", float("-inf")):
         return False
     if kind == "ltv":
         lo, hi = LTV_TOTAL_RATIO_RANGE
@@ -265,6 +279,10 @@ def train_model(act: Activity, spec: LabelSpec, customer: str, *, thread_count: 
     for n_valid in VALID_SNAPSHOT_TRIES:
         split = split_dates(act.first_day, act.last_day, spec, step_days, max_train, n_valid)
         train, valid, test = stack(split.train), stack(split.valid_all), snapshot(split.test)
+        if not train.is_empty() and not valid.is_empty():
+            held = validation_users(pl.concat([train["user_key"], valid["user_key"]]).unique())
+            train = train.filter(~pl.col("user_key").is_in(held))
+            valid = valid.filter(pl.col("user_key").is_in(held))
         problem = next((p for name, frame in (("test", test), ("valid", valid), ("train", train))
                         if (p := count_problem(name, frame, spec))), None)
         if problem is None or not problem.startswith(f"{spec.model}: fewer than") or "validation" not in problem:
