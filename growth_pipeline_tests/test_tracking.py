@@ -484,3 +484,20 @@ def test_decide_rejects_unknown_kind_and_names_nothing_without_a_version():
     d = decide(C, {"model.roc_auc": 0.7, "rule.roc_auc": 0.6, "champion.roc_auc": 0.8}, True)
     assert d.reason.startswith("champion keeps: 0.800 >= 0.700")
     assert math.isnan(decide(C, {}, False).new_value)
+
+
+def test_why_a_model_has_no_champion_in_words(store, clf_tm):
+    _, uri, root, _ = store
+    assert tracking.why_no_champion(uri, "acme", "conversion") == "no champion: never trained"
+    run_id = tracking.log_not_enough_data(uri, root, "acme", "conversion",
+                                          "conversion: fewer than 10 users who converted in a 30-day window")
+    assert tracking.why_no_champion(uri, "acme", "conversion") == (
+        "no model: not enough data (conversion: fewer than 10 users who converted in a 30-day window)")
+    assert MlflowClient(uri).get_run(run_id).info.status == "FINISHED"
+    logged = _log(clf_tm, uri, root)
+    tracking.record_decision(uri, logged, Decision(
+        promote=False, beats_baselines=False, reason="model roc_auc 0.55 does not beat rule 0.58",
+        primary_metric="roc_auc", new_value=0.55, champion_value=None))
+    assert tracking.why_no_champion(uri, "acme", "conversion") == (
+        "no champion: no candidate beat the one-feature rule on the test set "
+        "(model roc_auc 0.55 does not beat rule 0.58)")
