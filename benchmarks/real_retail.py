@@ -81,7 +81,8 @@ METRICS = (
 )
 # Candidates in this order, then any other prefix alphabetically (new candidates appear without a code change).
 WHO_ORDER = ("served", "catboost", "model", "btyd", "logistic", "linear", "historical_average", "rule", "champion")
-WHO_LABEL = {"model": "model (CatBoost)", "catboost": "catboost", "historical_average": "historical average"}
+WHO_LABEL = {"model": "model (the candidate serving)", "catboost": "catboost (hybrid: BG/NBD features)",
+             "historical_average": "historical average"}
 NOT_CANDIDATES = {"rows"}
 INTERVAL = ("_lo90", "_hi90")
 # Environment that would send the benchmark's runs somewhere else than its own GROWTH_HOME.
@@ -286,8 +287,7 @@ def model_report(home: Path) -> str:
     parts = []
     for model, run in runs.items():
         tags, metrics, params = run.data.tags, run.data.metrics, run.data.params
-        served_tags = {k: v for k, v in tags.items() if k == "served" or k.startswith("served") or ".served" in k}
-        served = next((v for v in served_tags.values() if v in candidates(metrics)), None)
+        served = tags.get("family")   # the candidate family serving this model
         header, rows = candidate_table(metrics, served)
         n = metrics.get("model.n") or metrics.get("rows.test")
         pos = metrics.get("model.positive_rate")
@@ -303,13 +303,21 @@ def model_report(home: Path) -> str:
                  + f"; rows train {int(metrics.get('rows.train', 0)):,}, valid {int(metrics.get('rows.valid', 0)):,}",
                  f"- promotion: **{tags.get('promotion.decision', 'no decision tag')}**: "
                  f"{tags.get('promotion.reason', '')}"]
-        if served_tags:
-            lines.append("- served: " + ", ".join(f"{k}={v}" for k, v in sorted(served_tags.items())))
+        if served:
+            lines.append(f"- serving: **{served}** (chosen on validation users held out of training: "
+                         + ", ".join(f"{k.split('.')[1]} {v:.3f}" for k, v in sorted(metrics.items())
+                                     if k.startswith("valid.")) + ")")
+        margins = sorted(k for k in metrics if k.endswith("_minus_btyd"))
+        if margins:
+            lines.append("- margin over BG/NBD" + (" + Gamma-Gamma" if model == "ltv" else "") + " (paired bootstrap "
+                         "90% interval): " + "; ".join(
+                             f"{k.split('.')[0]} {metrics[k]:+.3f} [{metrics.get(k + '_lo90', math.nan):+.3f}, "
+                             f"{metrics.get(k + '_hi90', math.nan):+.3f}]" for k in margins))
         lines.append(f"- features: {params.get('features.count', '?')}; customer properties and category: "
                      f"{', '.join(props) or 'none'}")
         top = _top_features(client, run.info.run_id)
         if top:
-            lines.append(f"- top features (CatBoost importance share): {top}")
+            lines.append(f"- top features of the candidate serving (share of mean |contribution|): {top}")
         lines += ["", markdown_table(header, rows) if rows else "(no candidate metrics in this run)", ""]
         parts.append("\n".join(lines))
     return "\n".join(parts)

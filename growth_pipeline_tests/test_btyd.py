@@ -231,3 +231,14 @@ def test_clear_errors():
     with pytest.raises(ValueError, match="missing \\['revenue'\\]"):
         rfm_summary(pl.DataFrame({"user_key": ["a"], "day": [date(2026, 1, 1)]}), date(2026, 2, 1))
     assert btyd.MIN_CUSTOMERS == 20
+
+
+def test_expected_purchases_stay_finite_when_the_dropout_chance_is_all_but_fixed():
+    """A fit on real purchase data ended at a = 1e4, b = 9e4 (a ridge of the likelihood): the hypergeometric term
+    overflows there, and the fixed-p limit must agree with the exact formula at a = 1e2, b = 9e2 (same mean)."""
+    x, T, tx = np.array([0, 1, 5, 20.0]), np.array([3, 10, 30, 40.0]), np.array([0, 2, 20, 39.0])
+    ridge = BetaGeoModel.from_dict({"params": {"r": 2.23, "alpha": 9.8, "a": 9994.6, "b": 86162.0}})
+    moderate = BetaGeoModel.from_dict({"params": {"r": 2.23, "alpha": 9.8, "a": 99.946, "b": 861.62}})
+    far = ridge.expected_purchases(12.86, x, tx, T)
+    assert np.isfinite(far).all()
+    np.testing.assert_allclose(far, moderate.expected_purchases(12.86, x, tx, T), rtol=0.02)

@@ -184,5 +184,5 @@ def test_benchmark_table_shows_any_candidate_with_its_interval():
                "champion.new_win_rate": 1.0, "logistic.log_loss": 0.3}
     header, rows = candidate_table(metrics, served="model")
     assert header == ["candidate", "ROC-AUC"]
-    assert [r[0] for r in rows] == ["model (CatBoost) **(served)**", "btyd", "rule", "newcomer"]
+    assert [r[0] for r in rows] == ["model (the candidate serving) **(served)**", "btyd", "rule", "newcomer"]
     assert rows[0][1] == "0.810 [0.790, 0.830]" and rows[1][1] == "0.780"

@@ -231,8 +231,19 @@ class BetaGeoModel:
         p, x, T, t = self._p(), _arr(frequency), _arr(T), _arr(t)
         a = p.a if abs(p.a - 1.0) > 1e-6 else 1.0 + 1e-6
         z = t / (p.alpha + T + t)
-        tail = np.exp((a - 1) * np.log1p(-z)) * hyp2f1(a + p.b - 1 - p.r, a - 1, a + p.b + x - 1, z)
-        return self.probability_alive(x, recency, T) * (a + p.b + x - 1) / (a - 1) * (1.0 - tail)
+        alive = self.probability_alive(x, recency, T)
+        with np.errstate(invalid="ignore", over="ignore"):
+            tail = np.exp((a - 1) * np.log1p(-z)) * hyp2f1(a + p.b - 1 - p.r, a - 1, a + p.b + x - 1, z)
+            out = np.asarray(alive * (a + p.b + x - 1) / (a - 1) * (1.0 - tail), dtype=np.float64)
+        bad = ~np.isfinite(out)
+        if bad.any():
+            # a and b in the thousands (a fit on a ridge where the dropout chance is all but fixed) overflow the
+            # hypergeometric term; with p fixed at a / (a + b), E[X(t) | alive, lambda] = (1 - exp(-lambda p t)) / p
+            # and lambda's posterior is Gamma(r + x, alpha + T), which gives this closed form
+            p0 = a / (a + p.b)
+            fixed = alive * -np.expm1((p.r + x) * (np.log(p.alpha + T) - np.log(p.alpha + T + p0 * t))) / p0
+            out = np.where(bad, np.broadcast_to(fixed, out.shape), out)
+        return out
 
     def to_dict(self) -> dict[str, Any]:
         return {"params": self._p().to_dict(), "penalizer": self.penalizer, "n_customers": self.n_customers,
