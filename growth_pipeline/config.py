@@ -151,7 +151,9 @@ class ModelSettings(_Strict):
     enabled: bool = True
     horizon_days: int | None = Field(default=None, ge=7, le=365)
     active_days: int | None = Field(default=None, ge=1, le=365)
-    population: Literal["active", "recent_signups", "all_known", "not_yet_reached"] | None = None
+    # conversion: recent_signups (default) or all_known users not yet converted; repeat_buyers: users who bought
+    # before and were active in the last active_days, the target a purchase in the horizon ("buys again")
+    population: Literal["active", "recent_signups", "all_known", "not_yet_reached", "repeat_buyers"] | None = None
     signup_window_days: int | None = Field(default=None, ge=1, le=365)
     use_churn_event: bool | None = None
 

@@ -114,6 +114,8 @@ def test_populations_and_configured_horizons(small_customer):
     assert population(f, specs["churn"])["user_key"].to_list() == ["a", "c"]      # active in 28 days, identified
     assert population(f, specs["conversion"])["user_key"].to_list() == ["a", "b"]  # not yet converted
     assert population(f, specs["goal"])["user_key"].to_list() == ["a"]
+    buyers_again = LabelSpec("conversion", 30, "repeat_buyers", active_days=28)
+    assert population(f, buyers_again)["user_key"].to_list() == ["c"]            # bought before, still active
 
 
 def test_bounded_hyperparameter_search_and_time_split(small_customer):

@@ -7,7 +7,8 @@ the days after it, ``as_of + 1 .. as_of + horizon_days``. A label is usable only
 - churn: identified users active in the last ``active_days``; positive when they have no activity in the
   horizon (or, with ``use_churn_event``, when they send the customer's churn event in it).
 - conversion: identified users not yet converted (recent sign-ups, or all known users); positive when they
-  send a conversion event in the horizon.
+  send a conversion event in the horizon. With ``population: repeat_buyers`` it asks "buys again": users who
+  bought before and were active in the last ``active_days``, positive when they buy in the horizon.
 - goal: identified users active in the last ``active_days`` who have not reached the goal; positive when they
   reach it in the horizon.
 - ltv: identified users active in the last ``active_days``; the target is their revenue in the horizon.
@@ -30,7 +31,7 @@ MODEL_NAMES = ("churn", "conversion", "goal", "ltv")
 class LabelSpec:
     model: Literal["churn", "conversion", "goal", "ltv"]
     horizon_days: int
-    population: Literal["active", "recent_signups", "all_known", "not_yet_reached"]
+    population: Literal["active", "recent_signups", "all_known", "not_yet_reached", "repeat_buyers"]
     active_days: int = 28
     signup_window_days: int = 30
     use_churn_event: bool = False
@@ -77,6 +78,8 @@ def population(features: pl.DataFrame, spec: LabelSpec) -> pl.DataFrame:
     if spec.model == "churn":
         return f.filter(active)
     if spec.model == "conversion":
+        if spec.population == "repeat_buyers":   # "buys again": earlier buyers, still around
+            return f.filter((pl.col("converted") == 1) & active)
         f = f.filter(pl.col("converted") == 0)
         if spec.population == "recent_signups":
             f = f.filter(pl.col("days_since_signup") < spec.signup_window_days)

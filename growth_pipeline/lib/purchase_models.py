@@ -52,13 +52,14 @@ def _col(frame: pl.DataFrame, name: str) -> np.ndarray:
 def activity_rfm(frame: pl.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(x, t_x, T) in weeks from active days: repeat active days, first to last active day, first day to as-of."""
     days, rec, age = (_col(frame, c) for c in ACTIVITY_INPUTS)
-    return days - 1, (age - rec) / UNIT_DAYS, age / UNIT_DAYS
+    # clipped: an explanation moves one input to the population's median, which can leave t_x outside [0, T]
+    return np.maximum(days - 1, 0), np.clip(age - rec, 0, age) / UNIT_DAYS, age / UNIT_DAYS
 
 
 def purchase_rfm(frame: pl.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """(x, t_x, T, spend per repeat day) from purchase days; NaN for users who never bought."""
     x, since_last, age, value = (_col(frame, c) for c in PURCHASE_INPUTS)
-    return x, (age - since_last) / UNIT_DAYS, age / UNIT_DAYS, value
+    return x, np.clip(age - since_last, 0, age) / UNIT_DAYS, age / UNIT_DAYS, value
 
 
 def fit(features: pl.DataFrame) -> Fits:
@@ -191,11 +192,14 @@ class BtydPredictor:
         return cls(d["output"], int(d["horizon_days"]), d["bg"], d.get("gg"), dict(d.get("reference") or {}))
 
 
-def candidate_output(model_name: str, kind: str, use_churn_event: bool = False) -> str | None:
+def candidate_output(model_name: str, kind: str, use_churn_event: bool = False,
+                     population: str | None = None) -> str | None:
     """Which buy-till-you-die output answers a model, or None when none does (conversion and goal ask about a
-    first event, which a model of repeat transactions cannot say)."""
+    first event, which a model of repeat transactions cannot say; "buys again" it can)."""
     if model_name == "churn" and not use_churn_event:
         return "no_return"
+    if model_name == "conversion" and population == "repeat_buyers":
+        return "buys"
     if kind == "ltv":
         return "spend"
     return None

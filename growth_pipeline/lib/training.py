@@ -316,7 +316,7 @@ def train_model(act: Activity, spec: LabelSpec, customer: str, *, thread_count: 
     if linear_family in families:
         fitted.append(_Fitted(linear_family, spec.kind,
                               candidates.fit_linear(spec.kind, feats, cats, x_tr, y_tr, weights, seed), feats, cats))
-    output = purchase_models.candidate_output(spec.model, spec.kind, spec.use_churn_event)
+    output = purchase_models.candidate_output(spec.model, spec.kind, spec.use_churn_event, spec.population)
     if output is not None and "btyd" in families:
         latest_train = max(split.train)
         everyone = build_features(act, latest_train)
