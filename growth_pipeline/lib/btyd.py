@@ -60,33 +60,30 @@ def _dot(u: np.ndarray, v: np.ndarray) -> np.ndarray:
     return np.einsum("i,i...->...", u, v)
 
 
+class _Params:
+    """Model parameters as JSON-friendly dicts and back."""
+
+    def to_dict(self) -> dict[str, float]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]):
+        return cls(**{f.name: float(d[f.name]) for f in dataclasses.fields(cls)})
+
+
 @dataclass(frozen=True)
-class BetaGeoParams:
+class BetaGeoParams(_Params):
     r: float
     alpha: float
     a: float
     b: float
 
-    def to_dict(self) -> dict[str, float]:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> BetaGeoParams:
-        return cls(**{f.name: float(d[f.name]) for f in dataclasses.fields(cls)})
-
 
 @dataclass(frozen=True)
-class GammaGammaParams:
+class GammaGammaParams(_Params):
     p: float
     q: float
     v: float
-
-    def to_dict(self) -> dict[str, float]:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> GammaGammaParams:
-        return cls(**{f.name: float(d[f.name]) for f in dataclasses.fields(cls)})
 
 
 def rfm_summary(purchase_days: pl.DataFrame, as_of: date, unit_days: float = 7.0) -> pl.DataFrame:
