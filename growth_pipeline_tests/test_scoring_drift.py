@@ -28,6 +28,7 @@ def _frame(model, users, scores):
         "day": [date(2026, 5, 1)] * n, "model": [model] * n, "user_key": users, "score": scores,
         "percentile": [50.0] * n, "band": ["low"] * n, "reason_1": ["a"] * n, "reason_2": ["b"] * n,
         "reason_3": ["c"] * n, "registered_model": [f"x-{model}"] * n, "model_version": ["1"] * n,
+        "model_family": ["catboost"] * n,
         "revenue_at_risk": [None] * n, "scored_at": [datetime(2026, 5, 2, tzinfo=timezone.utc)] * n,
     }, schema=scoring.SCORE_SCHEMA)
 

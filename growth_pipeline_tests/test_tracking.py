@@ -458,6 +458,11 @@ C, L = "classifier", "ltv"
     (L, {"model.normalized_gini": 0.95, "rule.normalized_gini": 0.3, "model.total_ratio": 0.85}, False, True,
      True, "no champion"),                                                            # the bounds are inclusive
     (L, {"model.normalized_gini": 0.95, "rule.normalized_gini": 0.3}, False, False, False, "total_ratio"),
+    # a small test set: the total is off by 38% but its interval says it cannot be told from the actual one
+    (L, {"model.normalized_gini": 0.74, "rule.normalized_gini": 0.6, "model.total_ratio": 1.38,
+         "model.total_ratio_lo90": 0.81, "model.total_ratio_hi90": 2.4}, False, True, True, "interval [0.81, 2.40]"),
+    (L, {"model.normalized_gini": 0.74, "rule.normalized_gini": 0.6, "model.total_ratio": 1.38,
+         "model.total_ratio_lo90": 1.2, "model.total_ratio_hi90": 1.6}, False, False, False, "1.380 x the actual"),
     (L, {"model.normalized_gini": 0.95, "model.total_ratio": 1.0, "logistic.roc_auc": 0.5}, False, False, False,
      "no baseline"),                                                                  # classifier baselines don't count
     (L, {"model.normalized_gini": 0.40, "rule.normalized_gini": 0.3, "model.total_ratio": 1.0,

@@ -25,6 +25,10 @@ from growth_pipeline.lib import btyd
 
 UNIT_DAYS = 7.0
 MIN_USERS = 50            # fewer users with history: no fit, the btyd features stay empty
+# A light L2 penalty on the log-parameters: on real purchase data the likelihood has a flat ridge along which a
+# and b run to 1e4 and back from one day to the next (same dropout chance, a different fit), which made the
+# daily features jump and the drift monitor cry wolf; 1e-4 keeps a, b in the tens and moves r and alpha < 1%.
+PENALIZER = 1e-4
 ACTIVITY_INPUTS = ("lifetime_active_days", "recency_days", "days_since_first_seen")
 PURCHASE_INPUTS = ("repeat_purchase_days", "days_since_last_purchase", "days_since_first_purchase",
                    "repeat_order_value_mean")
@@ -70,7 +74,7 @@ def fit(features: pl.DataFrame) -> Fits:
     try:
         if ok.sum() < MIN_USERS:
             raise ValueError(f"only {int(ok.sum())} users with history (at least {MIN_USERS} needed)")
-        out.activity = btyd.BetaGeoModel().fit(x[ok], t_x[ok], T[ok]).to_dict()
+        out.activity = btyd.BetaGeoModel(penalizer=PENALIZER).fit(x[ok], t_x[ok], T[ok]).to_dict()
     except ValueError as exc:
         out.notes.append(f"BG/NBD on active days not fitted: {exc}")
     x, t_x, T, value = purchase_rfm(features)
@@ -78,7 +82,7 @@ def fit(features: pl.DataFrame) -> Fits:
     try:
         if ok.sum() < MIN_USERS:
             raise ValueError(f"only {int(ok.sum())} buyers (at least {MIN_USERS} needed)")
-        out.purchases = btyd.BetaGeoModel().fit(x[ok], t_x[ok], T[ok]).to_dict()
+        out.purchases = btyd.BetaGeoModel(penalizer=PENALIZER).fit(x[ok], t_x[ok], T[ok]).to_dict()
         repeat = ok & (x > 0) & np.isfinite(value) & (value > 0)
         out.spend = btyd.GammaGammaModel().fit(x[repeat], value[repeat]).to_dict()
     except ValueError as exc:
