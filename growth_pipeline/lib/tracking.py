@@ -631,8 +631,6 @@ def _alias_version(client: MlflowClient, registered_name: str, alias: str) -> An
 
 def load_model(tracking_uri: str, registered_name: str, alias: str = CHAMPION) -> LoadedModel | None:
     """The model version behind ``registered_name@alias`` with its metadata; None if there is none."""
-    import mlflow.catboost
-
     from growth_pipeline.lib.calibration import Calibrator
 
     client = _client(tracking_uri)
