@@ -158,8 +158,27 @@ def _maximise(neg_ll, n_params: int, penalizer: float) -> tuple[np.ndarray, floa
     return res.x, float(-res.fun), bool(res.success)
 
 
-class BetaGeoModel:
+class _Stored:
+    """A fitted model as a JSON-friendly dict (parameters and how the fit went) and back."""
+
+    params_type: type
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"params": self._p().to_dict(), "penalizer": self.penalizer, "n_customers": self.n_customers,
+                "log_likelihood": self.log_likelihood, "converged": self.converged}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]):
+        m = cls(cls.params_type.from_dict(d["params"]), float(d.get("penalizer", 0.0)))
+        m.n_customers, m.log_likelihood = d.get("n_customers", 0), float(d.get("log_likelihood", "nan"))
+        m.converged = bool(d.get("converged", True))
+        return m
+
+
+class BetaGeoModel(_Stored):
     """BG/NBD model; ``t`` and all times are in the units of the data it was fitted on."""
+
+    params_type = BetaGeoParams
 
     def __init__(self, params: BetaGeoParams | None = None, penalizer: float = 0.0):
         self.params, self.penalizer = params, penalizer
@@ -242,20 +261,12 @@ class BetaGeoModel:
             out = np.where(bad, np.broadcast_to(fixed, out.shape), out)
         return out
 
-    def to_dict(self) -> dict[str, Any]:
-        return {"params": self._p().to_dict(), "penalizer": self.penalizer, "n_customers": self.n_customers,
-                "log_likelihood": self.log_likelihood, "converged": self.converged}
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> BetaGeoModel:
-        m = cls(BetaGeoParams.from_dict(d["params"]), float(d.get("penalizer", 0.0)))
-        m.n_customers, m.log_likelihood = float(d.get("n_customers", 0)), float(d.get("log_likelihood", "nan"))
-        m.converged = bool(d.get("converged", True))
-        return m
 
 
-class GammaGammaModel:
+class GammaGammaModel(_Stored):
     """Gamma-Gamma spend model, fitted on repeat buyers (frequency > 0) only."""
+
+    params_type = GammaGammaParams
 
     def __init__(self, params: GammaGammaParams | None = None, penalizer: float = 0.0):
         self.params, self.penalizer = params, penalizer
@@ -314,16 +325,6 @@ class GammaGammaModel:
         xs, ms = np.where(known, x, 1.0), np.where(known, m, 0.0)
         return np.where(known, p.p * (p.v + ms * xs) / (p.p * xs + p.q - 1), self.population_mean())
 
-    def to_dict(self) -> dict[str, Any]:
-        return {"params": self._p().to_dict(), "penalizer": self.penalizer, "n_customers": self.n_customers,
-                "log_likelihood": self.log_likelihood, "converged": self.converged}
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> GammaGammaModel:
-        m = cls(GammaGammaParams.from_dict(d["params"]), float(d.get("penalizer", 0.0)))
-        m.n_customers, m.log_likelihood = int(d.get("n_customers", 0)), float(d.get("log_likelihood", "nan"))
-        m.converged = bool(d.get("converged", True))
-        return m
 
 
 def clv(bg: BetaGeoModel, gg: GammaGammaModel, t_units: float, frequency, recency, T, monetary_value) -> np.ndarray:
