@@ -1,5 +1,5 @@
-"""Models: churn, conversion, a custom goal and lifetime value per customer, CatBoost against baselines,
-tracked in MLflow, promoted to champion only when better."""
+"""Models: churn, conversion, a custom goal and lifetime value per customer; CatBoost, linear and buy-till-you-die
+candidates, the best honest one serving, tracked in MLflow, promoted to champion only when better."""
 
 import math
 
@@ -51,8 +51,8 @@ def _model_asset(name: str) -> dg.AssetsDefinition:
     @dg.asset(
         name=asset_name, partitions_def=customer_partitions, group_name=GROUP, deps=[user_features],
         kinds={"catboost", "mlflow"},
-        description=DESCRIPTIONS[name] + " Candidates (CatBoost, a logistic / ridge regression and, for churn and "
-        "ltv, a buy-till-you-die model) are trained on weekly as-of snapshots (closer together for a short "
+        description=DESCRIPTIONS[name] + " Candidates (CatBoost, a logistic / ridge regression and, for churn, "
+        "ltv and 'buys again', a buy-till-you-die model) are trained on weekly as-of snapshots (closer together for a short "
         "history), the best on the pooled validation snapshots serves, and every candidate is reported on the "
         "latest matured snapshot with a bootstrap 90% interval; logged to MLflow and registered as <customer>-"
         + name + "; the new version becomes champion only if it beats the one-feature rule and, clearly, the "

@@ -373,32 +373,35 @@ def finite_or_none(metrics: dict[str, float]) -> dict[str, float | None]:
     return {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in metrics.items()}
 
 
+def _paired_draws(y_true: Any, new: Any, old: Any, kind: str, n_resamples: int,
+                  seed: int) -> tuple[float, float, np.ndarray, np.ndarray]:
+    """The primary metric (ROC-AUC; ltv: normalized Gini) of ``new`` and ``old`` on the test set, and on each
+    paired bootstrap resample of it (the same users for both); resamples that cannot give the metric (one class,
+    no payer) are skipped."""
+    from sklearn.metrics import roc_auc_score
+
+    y = as_array(y_true, "y_true")
+    a, b = as_array(new, "new"), as_array(old, "old")
+    metric = roc_auc_score if kind == "classifier" else normalized_gini
+    rng = np.random.default_rng(seed)
+    draws_a, draws_b = [], []
+    for _ in range(n_resamples):
+        idx = rng.integers(0, len(y), len(y))
+        yy = y[idx]
+        if (yy.min() == yy.max()) if kind == "classifier" else not np.any(yy > 0):
+            continue
+        draws_a.append(metric(yy, a[idx]))
+        draws_b.append(metric(yy, b[idx]))
+    return float(metric(y, a)), float(metric(y, b)), np.asarray(draws_a), np.asarray(draws_b)
+
+
 def paired_bootstrap_win_rate(y_true: Any, new: Any, old: Any, kind: str, n_resamples: int = 200,
                               seed: int = 0) -> float:
     """The share of paired bootstrap resamples of one test set (the same users for both models) on which ``new``
     has the higher primary metric than ``old`` (ROC-AUC for classifiers, normalized Gini for ltv). 0.5 means the
     two are indistinguishable on this test set; the champion gate asks for clearly more."""
-    from sklearn.metrics import roc_auc_score
-
-    y = as_array(y_true, "y_true")
-    a, b = as_array(new, "new"), as_array(old, "old")
-    rng = np.random.default_rng(seed)
-    wins = valid = 0
-    for _ in range(n_resamples):
-        idx = rng.integers(0, len(y), len(y))
-        yy = y[idx]
-        if kind == "classifier":
-            if yy.min() == yy.max():
-                continue
-            ma, mb = roc_auc_score(yy, a[idx]), roc_auc_score(yy, b[idx])
-        else:
-            if not np.any(yy > 0):
-                continue
-            ma, mb = normalized_gini(yy, a[idx]), normalized_gini(yy, b[idx])
-        valid += 1
-        wins += ma > mb
-    return wins / valid if valid else float("nan")
-
+    _, _, da, db = _paired_draws(y_true, new, old, kind, n_resamples, seed)
+    return float(np.mean(da > db)) if len(da) else float("nan")
 
 
 def bootstrap_intervals(y_true: Any, score: Any, kind: str, keys: tuple[str, ...] | None = None,
@@ -437,21 +440,9 @@ def paired_bootstrap_difference(y_true: Any, new: Any, old: Any, kind: str, n_re
                                 level: float = 0.9, seed: int = 0) -> tuple[float, float, float]:
     """The primary metric of ``new`` minus that of ``old`` on one test set, with a paired percentile bootstrap
     interval (the same resampled users for both): an interval above zero says ``new`` is better beyond noise."""
-    from sklearn.metrics import roc_auc_score
-
-    y = as_array(y_true, "y_true")
-    a, b = as_array(new, "new"), as_array(old, "old")
-    metric = roc_auc_score if kind == "classifier" else normalized_gini
-    point = float(metric(y, a) - metric(y, b))
-    rng = np.random.default_rng(seed)
-    diffs = []
-    for _ in range(n_resamples):
-        idx = rng.integers(0, len(y), len(y))
-        yy = y[idx]
-        if (yy.min() == yy.max()) if kind == "classifier" else not np.any(yy > 0):
-            continue
-        diffs.append(metric(yy, a[idx]) - metric(yy, b[idx]))
-    if len(diffs) < 20:
-        return point, float("nan"), float("nan")
+    pa, pb, da, db = _paired_draws(y_true, new, old, kind, n_resamples, seed)
+    if len(da) < 20:
+        return pa - pb, float("nan"), float("nan")
     tail = (1 - level) / 2
-    return point, float(np.quantile(diffs, tail)), float(np.quantile(diffs, 1 - tail))
+    diffs = da - db
+    return pa - pb, float(np.quantile(diffs, tail)), float(np.quantile(diffs, 1 - tail))

@@ -176,7 +176,7 @@ class BtydPredictor:
         """Per input: the score minus the score with that input at the population's median (0 for the other
         features of the frame, which this model does not read)."""
         base = self.predict(frame)
-        cols = [c for c in frame.columns]
+        cols = list(frame.columns)
         out = np.zeros((frame.height, len(cols)))
         for name in self.feature_names:
             if name not in cols or name not in self.reference:

@@ -37,7 +37,7 @@ from growth_pipeline.lib.metrics import (
     regression_metrics,
 )
 from growth_pipeline.lib.model_types import SplitDates, TrainedModel, model_input
-from growth_pipeline.lib.promotion import LTV_TOTAL_RATIO_RANGE
+from growth_pipeline.lib.promotion import decide
 
 MIN_HISTORY_DAYS = 28      # a snapshot needs this much history before its as-of date for 28-day features
 MIN_CLASS_ROWS = {"train": 30, "valid": 10, "test": 10}
@@ -209,24 +209,21 @@ def user_weights(frame: pl.DataFrame) -> np.ndarray:
 
 
 class _Fitted:
-    """One candidate during training: the estimator, its features, calibrator and scores."""
+    """One candidate during training: the estimator, its features, its calibrator and its raw test scores."""
 
     def __init__(self, family: str, kind: str, estimator, feats: list[str], cats: list[str]):
         self.family, self.kind, self.estimator, self.feats, self.cats = family, kind, estimator, feats, cats
         self.calibrator = None
+        self.raw_test: np.ndarray | None = None
 
     def raw(self, frame: pl.DataFrame) -> np.ndarray:
         return candidates.raw_scores(self.family, self.kind, self.estimator, self.feats, self.cats, frame)
 
-    def predict(self, frame: pl.DataFrame) -> np.ndarray:
-        raw = self.raw(frame)
-        return self.calibrator.transform(raw) if self.calibrator is not None else raw
 
-
-def _calibrate(c: _Fitted, valid: pl.DataFrame, y_va: np.ndarray, latest: np.ndarray, seed: int) -> str:
-    """Classifiers: the calibration chosen on the pooled validation set. ltv: a scale that matches the total of
-    the latest validation window (revenue per user drifts as the customer grows; trees do not extrapolate)."""
-    raw = c.raw(valid)
+def _calibrate(c: _Fitted, raw: np.ndarray, y_va: np.ndarray, latest: np.ndarray, seed: int) -> str:
+    """Fit ``c.calibrator`` on the candidate's raw validation scores. Classifiers: the calibration chosen on the
+    pooled validation set. ltv: a scale that matches the total of the latest validation window (revenue per user
+    drifts as the customer grows; trees do not extrapolate)."""
     if c.kind == "classifier":
         c.calibrator, report = choose_calibrator(raw, y_va, seed=seed)
         return f"{c.family} calibration: {report.get('chosen')} ({report})"
@@ -236,20 +233,11 @@ def _calibrate(c: _Fitted, valid: pl.DataFrame, y_va: np.ndarray, latest: np.nda
     return f"{c.family} ltv scale from validation ({int(rows.sum())} rows): x{c.calibrator.factor:.3f}"
 
 
-def _passes_rules(kind: str, metrics: dict[str, float], who: str) -> bool:
-    """Does a candidate beat the one-feature rule on the test set, with an ltv total inside the gate's range?
-    The same rule as promotion.decide, so the candidate served can pass it."""
-    primary = PRIMARY_METRIC[kind]
-    value = metrics.get(f"{who}.{primary}", float("nan"))
-    if not value > metrics.get(f"rule.{primary}", float("-inf")):
-        return False
-    if kind == "ltv":
-        lo, hi = LTV_TOTAL_RATIO_RANGE
-        if lo <= metrics.get(f"{who}.total_ratio", float("nan")) <= hi:
-            return True
-        # as promotion.decide: a small test set's total whose 90% interval contains the actual one passes
-        return metrics.get(f"{who}.total_ratio_lo90", 2.0) <= 1.0 <= metrics.get(f"{who}.total_ratio_hi90", 0.0)
-    return True
+def _passes_gate(kind: str, metrics: dict[str, float], who: str) -> bool:
+    """Would candidate ``who`` pass the promotion gate's baseline rule (promotion.decide) on this test set?"""
+    as_model = {f"model.{k.removeprefix(who + '.')}": v for k, v in metrics.items() if k.startswith(who + ".")}
+    rule = {k: v for k, v in metrics.items() if k.startswith("rule.")}
+    return decide(kind, {**as_model, **rule}, has_champion=False).beats_baselines
 
 
 def _metrics_of(who: str, kind: str, y: np.ndarray, score: np.ndarray) -> dict[str, float]:
@@ -280,8 +268,7 @@ def train_model(act: Activity, spec: LabelSpec, customer: str, *, thread_count: 
         frames = [s for d in dates if not (s := snapshot(d)).is_empty()]
         return pl.concat(frames, how="diagonal_relaxed") if frames else pl.DataFrame()
 
-    # the pooled validation set grows (from the training snapshots) while it lacks a class
-    problem = None
+    # the pooled validation set grows (from the training snapshots) while it is what lacks a class
     for n_valid in VALID_SNAPSHOT_TRIES:
         split = split_dates(act.first_day, act.last_day, spec, step_days, max_train, n_valid)
         train, valid, test = stack(split.train), stack(split.valid_all), snapshot(split.test)
@@ -289,12 +276,12 @@ def train_model(act: Activity, spec: LabelSpec, customer: str, *, thread_count: 
             held = validation_users(pl.concat([train["user_key"], valid["user_key"]]).unique())
             train = train.filter(~pl.col("user_key").is_in(held))
             valid = valid.filter(pl.col("user_key").is_in(held))
-        problem = next((p for name, frame in (("test", test), ("valid", valid), ("train", train))
-                        if (p := count_problem(name, frame, spec))), None)
-        if problem is None or not problem.startswith(f"{spec.model}: fewer than") or "validation" not in problem:
+        problems = {name: p for name, frame in (("test", test), ("valid", valid), ("train", train))
+                    if (p := count_problem(name, frame, spec))}
+        if set(problems) != {"valid"}:
             break
-    if problem is not None:
-        raise NotEnoughData(problem)
+    if problems:
+        raise NotEnoughData(next(iter(problems.values())))
     feats, cats = feature_columns(train)
     weights = user_weights(train) if split.step_days < 7 else None
     log(f"{customer}/{spec.model}: {train.height} train rows over {len(split.train)} snapshots "
@@ -324,11 +311,14 @@ def train_model(act: Activity, spec: LabelSpec, customer: str, *, thread_count: 
                               candidates.fit_linear(spec.kind, feats, cats, x_tr, y_tr, weights, seed), feats, cats))
     output = purchase_models.candidate_output(spec.model, spec.kind, spec.use_churn_event, spec.population)
     if output is not None and "btyd" in families:
+        # the fits of the latest training date (made, and cached, when its snapshot was built); the medians its
+        # explanations compare with come from the population of that date
         latest_train = max(split.train)
-        everyone = build_features(act, latest_train)
-        fits = purchase_models.fits_for(act, latest_train, everyone)
+        fits = act.btyd_fits.get(latest_train) or purchase_models.fits_for(act, latest_train,
+                                                                              build_features(act, latest_train))
         try:
-            bt = purchase_models.fit_candidate(output, spec.horizon_days, fits, everyone)
+            bt = purchase_models.fit_candidate(output, spec.horizon_days, fits,
+                                               train.filter(pl.col("as_of") == latest_train))
             fitted.append(_Fitted("btyd", spec.kind, bt, bt.feature_names, []))
         except ValueError as exc:
             notes.append(f"no buy-till-you-die candidate: {exc}")
@@ -338,13 +328,14 @@ def train_model(act: Activity, spec: LabelSpec, customer: str, *, thread_count: 
     latest = (valid["as_of"] == split.valid).to_numpy()   # the validation window closest to the test one
     metrics: dict[str, float] = {}
     preds: dict[str, np.ndarray] = {}
+    primary = PRIMARY_METRIC[spec.kind]
     for c in fitted:
-        notes.append(_calibrate(c, valid, y_va, latest, seed))
-        raw_va = c.raw(valid)
-        metrics[f"valid.{c.family}.{PRIMARY_METRIC[spec.kind]}"] = (
-            classifier_metrics(y_va, raw_va) if spec.kind == "classifier" else regression_metrics(y_va, c.predict(valid))
-        )[PRIMARY_METRIC[spec.kind]]
-        preds[c.family] = c.predict(test)
+        raw_va, c.raw_test = c.raw(valid), c.raw(test)
+        notes.append(_calibrate(c, raw_va, y_va, latest, seed))
+        # on raw scores: calibration keeps the order (the ltv scale is one factor), so it cannot change the choice
+        score_of = classifier_metrics if spec.kind == "classifier" else regression_metrics
+        metrics[f"valid.{c.family}.{primary}"] = score_of(y_va, raw_va)[primary]
+        preds[c.family] = c.calibrator.transform(c.raw_test)
         metrics.update(_metrics_of(c.family, spec.kind, y_te, preds[c.family]))
 
     rule_feature = RULES[spec.model]
@@ -360,26 +351,26 @@ def train_model(act: Activity, spec: LabelSpec, customer: str, *, thread_count: 
         preds["historical_average"] = hist
         preds[f"rule: {rule_feature}"] = rule_te
 
-    # serve the best on validation among the candidates that pass the rules on the test set
-    primary = PRIMARY_METRIC[spec.kind]
+    # serve the best on validation among the candidates that pass the gate's rule on the test set
     ranked = sorted(fitted, key=lambda c: -metrics[f"valid.{c.family}.{primary}"])
-    served = next((c for c in ranked if _passes_rules(spec.kind, metrics, c.family)), ranked[0])
+    served = next((c for c in ranked if _passes_gate(spec.kind, metrics, c.family)), ranked[0])
     order = ", ".join(f"{c.family} {metrics[f'valid.{c.family}.{primary}']:.3f}" for c in ranked)
     notes.append(f"validation {primary}: {order}; serving {served.family}")
     log(f"{customer}/{spec.model}: validation {primary} {order}: serving {served.family} "
         f"({time.perf_counter() - t0:.1f} s)")
+    if "btyd" in preds:   # how far each candidate is ahead of the buy-till-you-die model, beyond noise or not
+        for c in fitted:
+            if c.family != "btyd":
+                d, lo, hi = paired_bootstrap_difference(y_te, preds[c.family], preds["btyd"], spec.kind)
+                key = f"{c.family}.{primary}_minus_btyd"
+                metrics[key], metrics[f"{key}_lo90"], metrics[f"{key}_hi90"] = d, lo, hi
     metrics.update({k.replace(f"{served.family}.", "model.", 1): v for k, v in list(metrics.items())
                     if k.startswith(f"{served.family}.")})
     preds["model"] = preds[served.family]
-    if "btyd" in preds:   # how far each candidate is ahead of the buy-till-you-die model, beyond noise or not
-        for who in ("model", *(c.family for c in fitted if c.family != "btyd")):
-            d, lo, hi = paired_bootstrap_difference(y_te, preds[who], preds["btyd"], spec.kind)
-            key = f"{who}.{primary}_minus_btyd"
-            metrics[key], metrics[f"{key}_lo90"], metrics[f"{key}_hi90"] = d, lo, hi
     if spec.kind == "classifier":
-        metrics["model.ece_uncalibrated"] = classifier_metrics(y_te, served.raw(test))["ece"]
+        metrics["model.ece_uncalibrated"] = classifier_metrics(y_te, served.raw_test)["ece"]
     else:
-        raw_total = served.raw(test).sum()
+        raw_total = served.raw_test.sum()
         metrics["model.total_ratio_unscaled"] = float(raw_total / y_te.sum()) if y_te.sum() > 0 else float("nan")
     if cb is not None:
         metrics["catboost.best_iteration"] = float(cb.get_best_iteration() or 0)
@@ -417,7 +408,7 @@ def train_model(act: Activity, spec: LabelSpec, customer: str, *, thread_count: 
     if spec.kind == "classifier":
         chart_bytes["calibration.png"] = charts.calibration_chart(
             y_te, {**{c.family: preds[c.family] for c in fitted},
-                   f"{served.family} uncalibrated": served.raw(test)}, title)
+                   f"{served.family} uncalibrated": served.raw_test}, title)
     else:
         chart_bytes["deciles.png"] = charts.decile_chart(
             y_te, {**{c.family: preds[c.family] for c in fitted}, "historical_average": preds["historical_average"]},
