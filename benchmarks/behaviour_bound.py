@@ -1,6 +1,6 @@
 """How much of the traits oracle can any model recover from behaviour? A Bayes bound for the foodie demo.
 
-The traits oracles (lib/oracle.py) score users with their exact hidden traits (engagement e, price sensitivity s,
+The traits oracles (lib/demo/oracle.py) score users with their exact hidden traits (engagement e, price sensitivity s,
 sociability c, favourite cuisine). A model only sees behaviour, and a user who signed up a week ago has shown a
 handful of events. This script computes, for the same test set as the trained model, the *posterior* probability
 of the outcome given what the warehouse holds on the as-of date:
@@ -11,7 +11,7 @@ with the generator's own prior on the traits (by channel and platform) and a lik
 behaviour up to the last active day: sessions (Poisson in e), activity events per session (Poisson in e), Like
 against Meal Viewed (binomial in s and c), the cuisine of every cuisine-tagged event (the favourite on 55%, else
 uniform), and the days in the population without the outcome (survival under its hazard). The days of silence
-since the last event are the same evidence oracle_observed uses (engaged, fading or churned; lib/oracle.py).
+since the last event are the same evidence oracle_observed uses (engaged, fading or churned; lib/demo/oracle.py).
 
 It is what a model that knew the generator's formulas would get from the same data: the recoverable part of the
 traits oracle. As a check of the formulas, the same computation at the *true* traits is printed next to
@@ -31,15 +31,24 @@ import numpy as np
 import polars as pl
 
 from growth_pipeline.config import Paths, load_customers
-from growth_pipeline.lib.demo_data import (CUISINES, FADE_OUTCOME_FACTOR, FAVOURITE_CATEGORY_SHARE,
-                                          GRADUAL_FADE_EXIT_HAZARD, GRADUAL_SHARE, _model, _parameters,
-                                          _profiles, _user_mixes, first_outcome_probability)
-from growth_pipeline.lib.features import read_customer_activity
-from growth_pipeline.lib.labels import label_specs
-from growth_pipeline.lib.metrics import classifier_metrics
-from growth_pipeline.lib.oracle import truth_oracle
-from growth_pipeline.lib.tracking import tracking_uri
-from growth_pipeline.lib.training import labelled_snapshot, split_dates
+from growth_pipeline.lib.demo.generator import (
+    CUISINES,
+    FADE_OUTCOME_FACTOR,
+    FAVOURITE_CATEGORY_SHARE,
+    GRADUAL_FADE_EXIT_HAZARD,
+    GRADUAL_SHARE,
+    _model,
+    _parameters,
+    _profiles,
+    _user_mixes,
+    first_outcome_probability,
+)
+from growth_pipeline.lib.demo.oracle import truth_oracle
+from growth_pipeline.lib.features.user_features import read_customer_activity
+from growth_pipeline.lib.models.labels import label_specs
+from growth_pipeline.lib.models.metrics import classifier_metrics
+from growth_pipeline.lib.models.tracking import tracking_uri
+from growth_pipeline.lib.models.training import labelled_snapshot, split_dates
 
 E = np.linspace(0.01, 0.99, 41)
 S = np.linspace(0.025, 0.975, 20)
@@ -62,10 +71,12 @@ def _priors(n: int = 600_000) -> dict[tuple[str, str], np.ndarray]:
         for code, plat in enumerate(PLATFORMS):
             sel = (p["channel"] == ch) & (p["platform_code"] == code)
             fav = np.bincount(p["fav_code"][sel], minlength=len(CUISINES)) + 1e-3
-            out[(str(ch), plat)] = (hist(p["engagement"][sel], E)[:, None, None, None]
-                                    + hist(p["price_sensitivity"][sel], S)[None, :, None, None]
-                                    + hist(p["sociability"][sel], C)[None, None, :, None]
-                                    + np.log(fav / fav.sum())[None, None, None, :])
+            out[(str(ch), plat)] = (
+                hist(p["engagement"][sel], E)[:, None, None, None]
+                + hist(p["price_sensitivity"][sel], S)[None, :, None, None]
+                + hist(p["sociability"][sel], C)[None, None, :, None]
+                + np.log(fav / fav.sum())[None, None, None, :]
+            )
     return out
 
 
@@ -75,12 +86,18 @@ def _grid(channel: str, platform: str) -> tuple[dict[str, np.ndarray], np.ndarra
     e, s, c, fav = np.meshgrid(E, S, C, np.arange(len(CUISINES)), indexing="ij")
     n = e.size
     code = PLATFORMS.index(platform)
-    p = {"engagement": e.ravel(), "price_sensitivity": s.ravel(), "sociability": c.ravel(), "fav_code": fav.ravel(),
-         "channel": np.full(n, channel, dtype=object), "platform_code": np.full(n, code),
-         "group": np.full(n, code)}
+    p = {
+        "engagement": e.ravel(),
+        "price_sensitivity": s.ravel(),
+        "sociability": c.ravel(),
+        "fav_code": fav.ravel(),
+        "channel": np.full(n, channel, dtype=object),
+        "platform_code": np.full(n, code),
+        "group": np.full(n, code),
+    }
     par = {k: np.asarray(v, dtype=float).reshape(e.shape) for k, v in _parameters(FOODIE, p, n).items()}
     pre, _ = _user_mixes(FOODIE, p, n)
-    mix = np.diff(pre, axis=1, prepend=0.0).reshape(*e.shape, -1)[0, :, :, 0]   # depends on s and c only
+    mix = np.diff(pre, axis=1, prepend=0.0).reshape(*e.shape, -1)[0, :, :, 0]  # depends on s and c only
     like, meal = mix[..., FOODIE.activity.index("Like")], mix[..., FOODIE.activity.index("Meal Viewed")]
     return par, like / (like + meal)
 
@@ -109,14 +126,28 @@ def _silence(p: np.ndarray, rate: np.ndarray, q: float, days: int):
 
 def behaviour(act, as_of: date, users: pl.DataFrame) -> pl.DataFrame:
     """Lifetime counts per user on the as-of date: sessions, activity events, Like, Meal Viewed, cuisines."""
-    ev = (act.events.filter(pl.col("day") <= as_of).group_by("user_key", "event").agg(pl.col("n").sum())
-          .pivot(on="event", index="user_key", values="n"))
-    daily = act.daily.filter(pl.col("day") <= as_of).group_by("user_key").agg(
-        pl.col("sessions").sum().alias("sessions"), pl.col("events").sum().alias("events"))
-    cz = (act.categories.filter(pl.col("day") <= as_of).group_by("user_key", "value").agg(pl.col("n").sum())
-          .pivot(on="value", index="user_key", values="n"))
-    out = users.join(daily, on="user_key", how="left").join(ev, on="user_key", how="left").join(
-        cz, on="user_key", how="left")
+    ev = (
+        act.events.filter(pl.col("day") <= as_of)
+        .group_by("user_key", "event")
+        .agg(pl.col("n").sum())
+        .pivot(on="event", index="user_key", values="n")
+    )
+    daily = (
+        act.daily.filter(pl.col("day") <= as_of)
+        .group_by("user_key")
+        .agg(pl.col("sessions").sum().alias("sessions"), pl.col("events").sum().alias("events"))
+    )
+    cz = (
+        act.categories.filter(pl.col("day") <= as_of)
+        .group_by("user_key", "value")
+        .agg(pl.col("n").sum())
+        .pivot(on="value", index="user_key", values="n")
+    )
+    out = (
+        users.join(daily, on="user_key", how="left")
+        .join(ev, on="user_key", how="left")
+        .join(cz, on="user_key", how="left")
+    )
     for col in ("Like", "Meal Viewed", "App Open", *CUISINES):
         if col not in out.columns:
             out = out.with_columns(pl.lit(0).alias(col))
@@ -132,9 +163,15 @@ def bound(customer_id: str, model: str) -> dict:
     split = split_dates(act.first_day, act.last_day, spec)
     test = labelled_snapshot(act, split.test, spec)
     truth = pl.read_parquet(customer.source_path(paths) / "truth.parquet")
-    t = truth.select(pl.col("user_id").alias("user_key"), "engagement", "price_sensitivity", "sociability",
-                     "favourite_cuisine", pl.col("channel").alias("true_channel"),
-                     pl.col("platform").alias("true_platform"))
+    t = truth.select(
+        pl.col("user_id").alias("user_key"),
+        "engagement",
+        "price_sensitivity",
+        "sociability",
+        "favourite_cuisine",
+        pl.col("channel").alias("true_channel"),
+        pl.col("platform").alias("true_platform"),
+    )
     users = test.select("user_key", "label", "days_since_signup", "recency_days")
     frame = behaviour(act, split.test, users).join(t, on="user_key", how="left")
     priors = _priors()
@@ -148,28 +185,46 @@ def bound(customer_id: str, model: str) -> dict:
             par, p_like = _grid(*key)
             hz = par["conversion_hazard" if model == "conversion" else "goal_hazard"]
             churn = par["churn_hazard"]
-            outs = {q: (_outcome(churn, hz, spec.horizon_days, q, start_in_b=False),
-                        _outcome(churn, hz, spec.horizon_days, q, start_in_b=True)) for q, _ in fade}
+            outs = {
+                q: (
+                    _outcome(churn, hz, spec.horizon_days, q, start_in_b=False),
+                    _outcome(churn, hz, spec.horizon_days, q, start_in_b=True),
+                )
+                for q, _ in fade
+            }
             tables[key] = (par, p_like, outs, np.log1p(-hz))
         par, p_like, outs, log_surv = tables[key]
         churn, rate = par["churn_hazard"], par["sessions_per_day"]
-        seen = r["days_since_signup"] - r["recency_days"]   # days from sign-up to the last active day
+        seen = r["days_since_signup"] - r["recency_days"]  # days from sign-up to the last active day
         days = seen + 0.5
         n_sess = r["App Open"] if r["true_platform"] != "web" else r["sessions"]
-        n_follow = max(r["events"] - n_sess - 1, 0)   # minus the sign-up
-        rate_e, eps_e = rate[:, 0, 0, 0], par["events_per_session"][:, 0, 0, 0]   # both depend on e only
-        ll_e = n_sess * np.log(days * rate_e) - days * rate_e + n_follow * np.log(max(n_sess, 1) * eps_e) \
+        n_follow = max(r["events"] - n_sess - 1, 0)  # minus the sign-up
+        rate_e, eps_e = rate[:, 0, 0, 0], par["events_per_session"][:, 0, 0, 0]  # both depend on e only
+        ll_e = (
+            n_sess * np.log(days * rate_e)
+            - days * rate_e
+            + n_follow * np.log(max(n_sess, 1) * eps_e)
             - max(n_sess, 1) * eps_e
+        )
         ll_sc = r["Like"] * np.log(p_like) + r["Meal Viewed"] * np.log1p(-p_like)
         counts = np.array([r[k] for k in CUISINES], dtype=float)
         tag = np.full((7, 7), (1 - FAVOURITE_CATEGORY_SHARE) / 7) + FAVOURITE_CATEGORY_SHARE * np.eye(7)
         ll_fav = (np.log(tag) * counts[None, :]).sum(1)
-        ll = priors[key] + ll_e[:, None, None, None] + ll_sc[None, :, :, None] + ll_fav[None, None, None, :] \
+        ll = (
+            priors[key]
+            + ll_e[:, None, None, None]
+            + ll_sc[None, :, :, None]
+            + ll_fav[None, None, None, :]
             + (seen + 1) * log_surv
+        )
         w = np.exp(ll - ll.max())
         fav = CUISINES.index(r["favourite_cuisine"])
-        at = (np.abs(E - r["engagement"]).argmin(), np.abs(S - r["price_sensitivity"]).argmin(),
-              np.abs(C - r["sociability"]).argmin(), fav)
+        at = (
+            np.abs(E - r["engagement"]).argmin(),
+            np.abs(S - r["price_sensitivity"]).argmin(),
+            np.abs(C - r["sociability"]).argmin(),
+            fav,
+        )
         num = den = num_t = den_t = 0.0
         for q, wq in fade:
             a, b, dead = _silence(churn, rate, q, int(r["recency_days"]))
@@ -183,12 +238,17 @@ def bound(customer_id: str, model: str) -> dict:
         exact_p[i] = num_t / den_t
     y = frame["label"].to_numpy()
     oracle = truth_oracle(customer.source_path(paths) / "truth.parquet")(test, split.test, spec)
-    return {"customer": customer_id, "model": model, "test_as_of": split.test, "users": frame.height,
-            "positives": int(y.sum()),
-            "bayes_bound.roc_auc": classifier_metrics(y, post_p)["roc_auc"],
-            "traits_on_grid.roc_auc": classifier_metrics(y, exact_p)["roc_auc"],
-            "oracle_observed.roc_auc": classifier_metrics(y, np.clip(oracle["oracle_observed"], 0, 1))["roc_auc"],
-            "oracle_traits.roc_auc": classifier_metrics(y, np.clip(oracle["oracle_traits"], 0, 1))["roc_auc"]}
+    return {
+        "customer": customer_id,
+        "model": model,
+        "test_as_of": split.test,
+        "users": frame.height,
+        "positives": int(y.sum()),
+        "bayes_bound.roc_auc": classifier_metrics(y, post_p)["roc_auc"],
+        "traits_on_grid.roc_auc": classifier_metrics(y, exact_p)["roc_auc"],
+        "oracle_observed.roc_auc": classifier_metrics(y, np.clip(oracle["oracle_observed"], 0, 1))["roc_auc"],
+        "oracle_traits.roc_auc": classifier_metrics(y, np.clip(oracle["oracle_traits"], 0, 1))["roc_auc"],
+    }
 
 
 def main() -> None:
@@ -196,17 +256,21 @@ def main() -> None:
     runs = mlflow.search_runs(search_all_experiments=True, order_by=["attributes.start_time DESC"])
     latest = runs.drop_duplicates(subset=["tags.customer", "tags.model"]).set_index(["tags.customer", "tags.model"])
     models = sys.argv[1:] or ["conversion", "goal"]
-    print("| customer | model | test users (positives) | catboost | logistic | behaviour bound (Bayes) | "
-          "traits on the grid, state from silence | oracle_observed | oracle_traits | catboost - bound |")
+    print(
+        "| customer | model | test users (positives) | catboost | logistic | behaviour bound (Bayes) | "
+        "traits on the grid, state from silence | oracle_observed | oracle_traits | catboost - bound |"
+    )
     print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     for m in models:
         b = bound("foodie", m)
         r = latest.loc[("foodie", m)]
-        print(f"| foodie | {m} | {b['users']} ({b['positives']}) | {r['metrics.model.roc_auc']:.3f} | "
-              f"{r['metrics.logistic.roc_auc']:.3f} | {b['bayes_bound.roc_auc']:.3f} | "
-              f"{b['traits_on_grid.roc_auc']:.3f} | {b['oracle_observed.roc_auc']:.3f} | "
-              f"{b['oracle_traits.roc_auc']:.3f} | "
-              f"{r['metrics.model.roc_auc'] - b['bayes_bound.roc_auc']:+.3f} |")
+        print(
+            f"| foodie | {m} | {b['users']} ({b['positives']}) | {r['metrics.model.roc_auc']:.3f} | "
+            f"{r['metrics.logistic.roc_auc']:.3f} | {b['bayes_bound.roc_auc']:.3f} | "
+            f"{b['traits_on_grid.roc_auc']:.3f} | {b['oracle_observed.roc_auc']:.3f} | "
+            f"{b['oracle_traits.roc_auc']:.3f} | "
+            f"{r['metrics.model.roc_auc'] - b['bayes_bound.roc_auc']:+.3f} |"
+        )
 
 
 if __name__ == "__main__":

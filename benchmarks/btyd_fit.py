@@ -1,4 +1,4 @@
-"""Benchmark: fitting the buy-till-you-die models (growth_pipeline.lib.btyd) to 100,000 customers.
+"""Benchmark: fitting the buy-till-you-die models (growth_pipeline.lib.models.btyd) to 100,000 customers.
 
     .venv/bin/python benchmarks/btyd_fit.py --customers 100000
 
@@ -20,8 +20,12 @@ import time
 import numpy as np
 from scipy.special import betaln, gammaln
 
-from growth_pipeline.lib.btyd import (
-    BetaGeoModel, BetaGeoParams, GammaGammaModel, bgnbd_log_likelihood, simulate_bgnbd,
+from growth_pipeline.lib.models.btyd import (
+    BetaGeoModel,
+    BetaGeoParams,
+    GammaGammaModel,
+    bgnbd_log_likelihood,
+    simulate_bgnbd,
 )
 
 
@@ -29,8 +33,11 @@ def plain_log_likelihood(p: BetaGeoParams, x, tx, T) -> np.ndarray:
     """The BG/NBD log-likelihood written out per row, no aggregation and no per-distinct-x caching."""
     a1 = gammaln(p.r + x) - gammaln(p.r) + p.r * np.log(p.alpha)
     a2 = betaln(p.a, p.b + x) - betaln(p.a, p.b) - (p.r + x) * np.log(p.alpha + T)
-    a3 = np.where(x > 0, betaln(p.a + 1, p.b + np.maximum(x - 1, 0)) - betaln(p.a, p.b)
-                  - (p.r + x) * np.log(p.alpha + tx), -np.inf)
+    a3 = np.where(
+        x > 0,
+        betaln(p.a + 1, p.b + np.maximum(x - 1, 0)) - betaln(p.a, p.b) - (p.r + x) * np.log(p.alpha + tx),
+        -np.inf,
+    )
     return a1 + np.logaddexp(a2, a3)
 
 
@@ -65,13 +72,15 @@ def main() -> None:
     if args.daily:
         tx = np.floor(tx * 7) / 7
     rng = np.random.default_rng(args.seed + 1)
-    nu = rng.gamma(args.q, 1 / args.v, x.size)      # spends ~ Gamma(p, rate nu), nu ~ Gamma(q, rate v)
+    nu = rng.gamma(args.q, 1 / args.v, x.size)  # spends ~ Gamma(p, rate nu), nu ~ Gamma(q, rate v)
     xs = np.maximum(x, 1)
     m = np.where(x > 0, rng.gamma(args.p * xs, 1 / nu) / xs, np.nan)
     distinct = np.unique(np.stack([x, tx, T], axis=1), axis=0).shape[0]
-    print(f"simulated {args.customers:,} customers over {args.weeks:g} weeks in {time.perf_counter() - t0:.2f} s: "
-          f"{int((x > 0).sum()):,} repeat buyers, {distinct:,} distinct (x, t_x, T) rows"
-          f"{' (times in whole days)' if args.daily else ''}, max x {int(x.max())}")
+    print(
+        f"simulated {args.customers:,} customers over {args.weeks:g} weeks in {time.perf_counter() - t0:.2f} s: "
+        f"{int((x > 0).sum()):,} repeat buyers, {distinct:,} distinct (x, t_x, T) rows"
+        f"{' (times in whole days)' if args.daily else ''}, max x {int(x.max())}"
+    )
 
     plain, plain_min, ll = timed(lambda: plain_log_likelihood(truth, x, tx, T), args.repeats)
     module, module_min, ll2 = timed(lambda: bgnbd_log_likelihood(truth, x, tx, T), args.repeats)
@@ -95,8 +104,10 @@ def main() -> None:
     pop_true, pop = args.p * args.v / (args.q - 1), gg.population_mean()
     print(f"{'mean spend':<12} {pop_true:10.4f} {pop:10.4f} {pop / pop_true - 1:+11.2%}")
     worst = max(bg_s, gg_s)
-    print(f"\ntarget: each fit of {args.customers:,} customers under 10 s: {worst:.2f} s "
-          f"({'met' if worst < 10 else 'NOT met'})")
+    print(
+        f"\ntarget: each fit of {args.customers:,} customers under 10 s: {worst:.2f} s "
+        f"({'met' if worst < 10 else 'NOT met'})"
+    )
 
 
 if __name__ == "__main__":

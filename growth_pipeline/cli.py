@@ -23,7 +23,7 @@ DEMO_DAYS = 300
 DEMO_USERS = {"powerplay": 8000, "foodie": 12000}
 
 MODEL_ASSETS = ["churn_model", "conversion_model", "goal_model", "ltv_model"]
-SCORE_DAYS = 15     # scored days at the end of a range: enough for the 14-day models' realised performance
+SCORE_DAYS = 15  # scored days at the end of a range: enough for the 14-day models' realised performance
 # In dependency order: (partitioning, assets). Day stages run as one run over the date range; "score" stages
 # over the last days of it (--score-days).
 STAGES = [
@@ -71,8 +71,15 @@ def register_customers(instance, customer_ids: list[str]) -> list[str]:
     return new
 
 
-def materialize_range(instance, customer: str, start: date, end: date, select: list[str] | None = None,
-                      score_days: int = SCORE_DAYS, train: bool = True) -> bool:
+def materialize_range(
+    instance,
+    customer: str,
+    start: date,
+    end: date,
+    select: list[str] | None = None,
+    score_days: int = SCORE_DAYS,
+    train: bool = True,
+) -> bool:
     """Materialize the selected assets of one customer for days start..end (inclusive), stage by stage in
     dependency order: each day stage is one run over the whole range, each customer stage one run, scoring and
     drift one run over the last ``score_days`` days. ``train=False`` leaves the models as they are (daily
@@ -99,21 +106,42 @@ def materialize_range(instance, customer: str, start: date, end: date, select: l
         t0 = time.perf_counter()
         if shape in ("day", "score"):
             first = start if shape == "day" else max(start, end - timedelta(days=score_days - 1))
-            run_tags = {**tags, ASSET_PARTITION_RANGE_START_TAG: f"{customer}|{first}",
-                        ASSET_PARTITION_RANGE_END_TAG: f"{customer}|{end}"}
-            result = dg.materialize(assets, selection=selected, instance=instance, resources=defs.resources,
-                                    raise_on_error=False, tags=run_tags)
+            run_tags = {
+                **tags,
+                ASSET_PARTITION_RANGE_START_TAG: f"{customer}|{first}",
+                ASSET_PARTITION_RANGE_END_TAG: f"{customer}|{end}",
+            }
+            result = dg.materialize(
+                assets,
+                selection=selected,
+                instance=instance,
+                resources=defs.resources,
+                raise_on_error=False,
+                tags=run_tags,
+            )
             what = f"{customer} {first}..{end}"
         else:
-            result = dg.materialize(assets, selection=selected, instance=instance, resources=defs.resources,
-                                    partition_key=customer, raise_on_error=False, tags=tags)
+            result = dg.materialize(
+                assets,
+                selection=selected,
+                instance=instance,
+                resources=defs.resources,
+                partition_key=customer,
+                raise_on_error=False,
+                tags=tags,
+            )
             what = customer
         refused = gate_refusals(result)
         ok = result.success or bool(refused) and refused == failed_steps(result)
-        status = "succeeded" if result.success else (
-            f"done; refused by the model gate: {', '.join(sorted(refused))}" if ok else "FAILED")
-        print(f"{what}: {', '.join(selected)} {status} in {time.perf_counter() - t0:.1f} s (run {result.run_id})",
-              flush=True)
+        status = (
+            "succeeded"
+            if result.success
+            else (f"done; refused by the model gate: {', '.join(sorted(refused))}" if ok else "FAILED")
+        )
+        print(
+            f"{what}: {', '.join(selected)} {status} in {time.perf_counter() - t0:.1f} s (run {result.run_id})",
+            flush=True,
+        )
         if not ok:
             return False
         if "model_drift" in selected:
@@ -142,21 +170,34 @@ def failed_steps(result) -> set[str]:
 def gate_refusals(result) -> set[str]:
     """Model steps that failed only because their blocking beats_baselines check refused the new version: the
     champion/challenger gate doing its job, not an error of the run."""
-    return {e.step_key for e in result.all_events if e.is_step_failure and e.step_key.endswith("_model")
-            and e.event_specific_data.error.cls_name == "DagsterAssetCheckFailedError"}
+    return {
+        e.step_key
+        for e in result.all_events
+        if e.is_step_failure
+        and e.step_key.endswith("_model")
+        and e.event_specific_data.error.cls_name == "DagsterAssetCheckFailedError"
+    }
 
 
 def cmd_generate_demo(args) -> int:
-    from growth_pipeline.lib.demo_data import DemoSpec, generate_demo
+    from growth_pipeline.lib.demo.generator import DemoSpec, generate_demo
 
     paths = Paths()
     for customer in args.customers:
         t0 = time.perf_counter()
-        spec = DemoSpec(customer=customer, n_users=args.users or DEMO_USERS[customer], start=args.start,
-                        days=args.days, seed=args.seed, behaviour_change=getattr(args, "behaviour_change", None))
+        spec = DemoSpec(
+            customer=customer,
+            n_users=args.users or DEMO_USERS[customer],
+            start=args.start,
+            days=args.days,
+            seed=args.seed,
+            behaviour_change=getattr(args, "behaviour_change", None),
+        )
         summary = generate_demo(spec, paths.demo_dir / customer)
-        print(f"{customer}: {summary.events:,} events of {summary.users:,} users over {summary.days} days "
-              f"in {summary.files} files -> {summary.out_dir} ({time.perf_counter() - t0:.1f} s)")
+        print(
+            f"{customer}: {summary.events:,} events of {summary.users:,} users over {summary.days} days "
+            f"in {summary.files} files -> {summary.out_dir} ({time.perf_counter() - t0:.1f} s)"
+        )
     return 0
 
 
@@ -167,10 +208,14 @@ def cmd_materialize(args) -> int:
     instance = _instance(paths)
     register_customers(instance, registry.ids)
     select = [s.strip() for s in args.select.split(",")] if args.select else None
-    score_days = args.score_days if args.score_days is not None else (
-        (args.end - args.start).days + 1 if (args.end - args.start).days < 31 else SCORE_DAYS)
-    ok = materialize_range(instance, args.customer, args.start, args.end, select, score_days=score_days,
-                           train=not args.no_train)
+    score_days = (
+        args.score_days
+        if args.score_days is not None
+        else ((args.end - args.start).days + 1 if (args.end - args.start).days < 31 else SCORE_DAYS)
+    )
+    ok = materialize_range(
+        instance, args.customer, args.start, args.end, select, score_days=score_days, train=not args.no_train
+    )
     return 0 if ok else 1
 
 
@@ -198,8 +243,15 @@ def cmd_retrain_on_drift(args) -> int:
     for req in result.run_requests:
         assets = [k.to_user_string() for k in req.asset_selection]
         print(f"retrain-on-drift: {req.partition_key}: {', '.join(assets)}: {req.tags['growth/retrain_reason']}")
-        res = dg.materialize(list(defs.assets), selection=assets, instance=instance, resources=defs.resources,
-                             partition_key=req.partition_key, tags=req.tags, raise_on_error=False)
+        res = dg.materialize(
+            list(defs.assets),
+            selection=assets,
+            instance=instance,
+            resources=defs.resources,
+            partition_key=req.partition_key,
+            tags=req.tags,
+            raise_on_error=False,
+        )
         for asset in assets:
             mats = res.asset_materializations_for_node(asset)
             outcome = mats[0].metadata["outcome"].value if mats else "failed"
@@ -221,8 +273,10 @@ def cmd_demo(args) -> int:
     for customer in args.customers:
         registry.get(customer)
         ok &= materialize_range(instance, customer, args.start, end)
-    print(f"demo {'done' if ok else 'FAILED'} in {time.perf_counter() - t0:.0f} s. State in {paths.home}.\n"
-          f"See it in the Dagster UI: growth-pipeline ui   (then open http://127.0.0.1:3000)")
+    print(
+        f"demo {'done' if ok else 'FAILED'} in {time.perf_counter() - t0:.0f} s. State in {paths.home}.\n"
+        f"See it in the Dagster UI: growth-pipeline ui   (then open http://127.0.0.1:3000)"
+    )
     return 0 if ok else 1
 
 
@@ -235,7 +289,7 @@ def cmd_ui(args) -> int:
 
 
 def cmd_mlflow_ui(args) -> int:
-    from growth_pipeline.lib.tracking import tracking_uri
+    from growth_pipeline.lib.models.tracking import tracking_uri
 
     uri = tracking_uri(Paths())
     if uri.lower().startswith(("http://", "https://")):
@@ -254,14 +308,15 @@ def _date(text: str) -> date:
 
 
 def _behaviour_change(text: str):
-    from growth_pipeline.lib.demo_data import BehaviourChange
+    from growth_pipeline.lib.demo.generator import BehaviourChange
 
     try:
         day, event, factor = text.split(":")
         return BehaviourChange(date.fromisoformat(day), event, float(factor))
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected DAY:EVENT:FACTOR, e.g. '2026-10-01:Task Created:0.5'; "
-                                         f"got {text!r}") from None
+        raise argparse.ArgumentTypeError(
+            f"expected DAY:EVENT:FACTOR, e.g. '2026-10-01:Task Created:0.5'; got {text!r}"
+        ) from None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -278,19 +333,31 @@ def build_parser() -> argparse.ArgumentParser:
     demo_args(sub.add_parser("demo", help="generate the demo data and materialize every asset for it"))
     g = sub.add_parser("generate-demo", help="write the demo customers' Mixpanel exports")
     demo_args(g)
-    g.add_argument("--behaviour-change", type=_behaviour_change, default=None, metavar="DAY:EVENT:FACTOR",
-                   help="from DAY on, the rate of EVENT is multiplied by FACTOR, e.g. '2026-10-01:Task Created:0.5' "
-                        "(the days before DAY stay byte-identical)")
+    g.add_argument(
+        "--behaviour-change",
+        type=_behaviour_change,
+        default=None,
+        metavar="DAY:EVENT:FACTOR",
+        help="from DAY on, the rate of EVENT is multiplied by FACTOR, e.g. '2026-10-01:Task Created:0.5' "
+        "(the days before DAY stay byte-identical)",
+    )
     m = sub.add_parser("materialize", help="materialize one customer's partitions for a date range")
     m.add_argument("--customer", required=True)
     m.add_argument("--start", type=_date, required=True)
     m.add_argument("--end", type=_date, required=True)
     m.add_argument("--select", help=f"comma-separated assets (default: all of {', '.join(ALL_ASSETS)})")
-    m.add_argument("--no-train", action="store_true",
-                   help="leave the models as they are (daily operation; retraining is the drift sensor's call)")
-    m.add_argument("--score-days", type=int, default=None,
-                   help=f"score the last N days of the range (default: every day of a range under 31 days, "
-                        f"else the last {SCORE_DAYS})")
+    m.add_argument(
+        "--no-train",
+        action="store_true",
+        help="leave the models as they are (daily operation; retraining is the drift sensor's call)",
+    )
+    m.add_argument(
+        "--score-days",
+        type=int,
+        default=None,
+        help=f"score the last N days of the range (default: every day of a range under 31 days, "
+        f"else the last {SCORE_DAYS})",
+    )
     sub.add_parser("retrain-on-drift", help="evaluate the retrain_on_drift sensor once and run what it requests")
     ui = sub.add_parser("ui", help="start the Dagster UI (dagster dev) on this deployment's instance")
     ui.add_argument("--host", default="127.0.0.1")
@@ -306,9 +373,14 @@ def main(argv: list[str] | None = None) -> int:
     if getattr(args, "end", None) and args.end < args.start:
         print(f"--end {args.end} is before --start {args.start}", file=sys.stderr)
         return 2
-    handler = {"demo": cmd_demo, "generate-demo": cmd_generate_demo, "materialize": cmd_materialize,
-               "retrain-on-drift": cmd_retrain_on_drift,
-               "ui": cmd_ui, "mlflow-ui": cmd_mlflow_ui}[args.command]
+    handler = {
+        "demo": cmd_demo,
+        "generate-demo": cmd_generate_demo,
+        "materialize": cmd_materialize,
+        "retrain-on-drift": cmd_retrain_on_drift,
+        "ui": cmd_ui,
+        "mlflow-ui": cmd_mlflow_ui,
+    }[args.command]
     return handler(args)
 
 

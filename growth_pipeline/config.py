@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import re
-from datetime import date
 from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Literal
@@ -136,17 +135,21 @@ class IngestSettings(_Strict):
     # many records were rejected as well.
     min_rejected_to_fail: int = Field(default=10, ge=1)
     allow_empty_days: bool = False
-    allow_incomplete_days: bool = Field(default=False, description=(
-        "Whether a day whose export file broke off (a truncated or corrupt gzip) may pass the blocking "
-        "day_complete check of raw_events. Either way the records before the break are loaded and "
-        "raw.day_loads.incomplete names the file and the byte offset of the break. false (the default): the "
-        "check fails, so nothing downstream uses the day until the file is fetched again and the day reloaded; "
-        "true: the partial day is accepted."))
+    allow_incomplete_days: bool = Field(
+        default=False,
+        description=(
+            "Whether a day whose export file broke off (a truncated or corrupt gzip) may pass the blocking "
+            "day_complete check of raw_events. Either way the records before the break are loaded and "
+            "raw.day_loads.incomplete names the file and the byte offset of the break. false (the default): the "
+            "check fails, so nothing downstream uses the day until the file is fetched again and the day reloaded; "
+            "true: the partial day is accepted."
+        ),
+    )
 
 
 class ModelSettings(_Strict):
     """One model's label as configuration: who is in the population, what counts as the outcome, how far
-    ahead. Defaults per model are in growth_pipeline/lib/labels.py; anything set here overrides them."""
+    ahead. Defaults per model are in growth_pipeline/lib/models/labels.py; anything set here overrides them."""
 
     enabled: bool = True
     horizon_days: int | None = Field(default=None, ge=7, le=365)
@@ -163,20 +166,20 @@ class ModelsSettings(_Strict):
     conversion: ModelSettings = ModelSettings()
     goal: ModelSettings = ModelSettings()
     ltv: ModelSettings = ModelSettings()
-    snapshot_step_days: int = Field(default=7, ge=1, le=90)   # days between training as-of dates
+    snapshot_step_days: int = Field(default=7, ge=1, le=90)  # days between training as-of dates
     max_train_snapshots: int = Field(default=26, ge=1, le=104)
-    hyperparameter_search: bool = False                       # bounded Optuna search (off in the demo)
+    hyperparameter_search: bool = False  # bounded Optuna search (off in the demo)
     search_trials: int = Field(default=20, ge=1, le=200)
 
 
 class ScoringSettings(_Strict):
     """Daily scoring: bands by percentile within the customer's scored population of each model."""
 
-    high_band_percentile: float = Field(default=90.0, gt=0.0, lt=100.0)    # top 10% -> "high"
+    high_band_percentile: float = Field(default=90.0, gt=0.0, lt=100.0)  # top 10% -> "high"
     medium_band_percentile: float = Field(default=70.0, gt=0.0, lt=100.0)  # next 20% -> "medium", rest "low"
 
     @model_validator(mode="after")
-    def _ordered(self) -> "ScoringSettings":
+    def _ordered(self) -> ScoringSettings:
         if self.medium_band_percentile >= self.high_band_percentile:
             raise ValueError("medium_band_percentile must be below high_band_percentile")
         return self
@@ -188,26 +191,26 @@ class MonitoringSettings(_Strict):
     over the threshold AND a distribution test rejects "same distribution" after a Bonferroni correction, and
     nothing is judged on fewer than ``min_rows`` users."""
 
-    psi_threshold: float = Field(default=0.25, gt=0.0)            # a feature's PSI from this value on is drift...
-    p_value: float = Field(default=0.01, gt=0.0, lt=1.0)          # ...when its KS / chi-square test agrees
+    psi_threshold: float = Field(default=0.25, gt=0.0)  # a feature's PSI from this value on is drift...
+    p_value: float = Field(default=0.01, gt=0.0, lt=1.0)  # ...when its KS / chi-square test agrees
     drifted_importance_share: float = Field(default=0.3, gt=0.0, le=1.0)  # retrain when drifted features carry
-                                                                          # this share of SHAP importance...
-    severe_psi_threshold: float = Field(default=0.5, gt=0.0)       # ...or any input the model uses shifted this
-                                                                   # much (a product change, a tracking change)...
+    # this share of SHAP importance...
+    severe_psi_threshold: float = Field(default=0.5, gt=0.0)  # ...or any input the model uses shifted this
+    # much (a product change, a tracking change)...
     prediction_psi_threshold: float = Field(default=0.25, gt=0.0)  # ...or the scores themselves moved this much
-    min_rows: int = Field(default=300, ge=10)                      # fewer scored users: no drift verdict
+    min_rows: int = Field(default=300, ge=10)  # fewer scored users: no drift verdict
     performance_margin: float = Field(default=0.05, ge=0.0, le=1.0)  # realised AUC/Gini this far under test: retrain
-    min_outcomes: int = Field(default=30, ge=5)                    # positives and negatives needed for realised AUC
-    cooldown_days: int = Field(default=7, ge=0, le=365)            # at most one retrain request per model per cooldown
+    min_outcomes: int = Field(default=30, ge=5)  # positives and negatives needed for realised AUC
+    cooldown_days: int = Field(default=7, ge=0, le=365)  # at most one retrain request per model per cooldown
 
 
 class AnalyticsSettings(_Strict):
     """The classic growth analytics: how many top users to list, and the two campaigns to compare."""
 
     top_users: int = Field(default=20, ge=1, le=1000)
-    campaign_a: list[str] | None = None      # channels of the campaign under test (default: the biggest channel)
-    campaign_b: list[str] | None = None      # channels of the baseline campaign (default: the second biggest)
-    response_days: int = Field(default=30, ge=1, le=365)   # days after sign-up in which a purchase is a response
+    campaign_a: list[str] | None = None  # channels of the campaign under test (default: the biggest channel)
+    campaign_b: list[str] | None = None  # channels of the baseline campaign (default: the second biggest)
+    response_days: int = Field(default=30, ge=1, le=365)  # days after sign-up in which a purchase is a response
 
 
 class Customer(_Strict):
@@ -259,7 +262,7 @@ class CustomerRegistry(_Strict):
     customers: list[Customer]
 
     @model_validator(mode="after")
-    def _unique(self) -> "CustomerRegistry":
+    def _unique(self) -> CustomerRegistry:
         seen: set[str] = set()
         for c in self.customers:
             if c.id in seen:
@@ -338,5 +341,6 @@ def customer_like(base: Customer, customer_id: str, source_path: str | Path, **m
 
 
 def customers_yaml(customers: list[Customer]) -> str:
-    return yaml.safe_dump({"customers": [c.model_dump(mode="json", exclude_none=True) for c in customers]},
-                          sort_keys=False)
+    return yaml.safe_dump(
+        {"customers": [c.model_dump(mode="json", exclude_none=True) for c in customers]}, sort_keys=False
+    )

@@ -16,16 +16,26 @@ from growth_pipeline.defs.automation import (
     weekly_retrain,
 )
 from growth_pipeline.defs.customers import customer_registry
-from growth_pipeline.defs.ingestion import landed_exports, raw_events
 from growth_pipeline.defs.features import user_daily, user_features
-from growth_pipeline.defs.models import MODEL_ASSETS
 from growth_pipeline.defs.growth_analytics import ANALYSIS_ASSETS, REPORT_ASSETS
-from growth_pipeline.defs.scoring import SCORING_ASSETS
+from growth_pipeline.defs.ingestion import landed_exports, raw_events
+from growth_pipeline.defs.models import MODEL_ASSETS
 from growth_pipeline.defs.resources import GrowthResource, MixpanelExportResource, MlflowResource
+from growth_pipeline.defs.scoring import SCORING_ASSETS
 from growth_pipeline.defs.warehouse_tables import event_catalog, identities
 
-ASSETS = [landed_exports, raw_events, identities, event_catalog, user_daily, user_features, *MODEL_ASSETS,
-          *SCORING_ASSETS, *ANALYSIS_ASSETS, *REPORT_ASSETS]
+ASSETS = [
+    landed_exports,
+    raw_events,
+    identities,
+    event_catalog,
+    user_daily,
+    user_features,
+    *MODEL_ASSETS,
+    *SCORING_ASSETS,
+    *ANALYSIS_ASSETS,
+    *REPORT_ASSETS,
+]
 
 defs = dg.Definitions(
     assets=ASSETS,

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
-import os
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
@@ -25,7 +24,7 @@ def event(name: str, distinct_id: str | None, ts: float | str | None, insert_id:
 
 
 def epoch(y: int, m: int, d: int, hh: int = 12, mm: int = 0) -> int:
-    return int(datetime(y, m, d, hh, mm, tzinfo=timezone.utc).timestamp())
+    return int(datetime(y, m, d, hh, mm, tzinfo=UTC).timestamp())
 
 
 def write_export(path: Path, records: list, gz: bool | None = None) -> Path:

@@ -221,7 +221,9 @@ class _Handler(BaseHTTPRequestHandler):
             return
         if not auth_ok:
             record(401)
-            self._send_error_json(401, "Invalid service account credentials", {"WWW-Authenticate": 'Basic realm="Mixpanel"'})
+            self._send_error_json(
+                401, "Invalid service account credentials", {"WWW-Authenticate": 'Basic realm="Mixpanel"'}
+            )
             return
         if not query.get("project_id"):
             record(400)
@@ -247,6 +249,8 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _body_or_empty(self, query: dict[str, str]) -> bytes:
         try:
-            return self.server_fake.body_for(date.fromisoformat(query["from_date"]), date.fromisoformat(query["to_date"]))
+            return self.server_fake.body_for(
+                date.fromisoformat(query["from_date"]), date.fromisoformat(query["to_date"])
+            )
         except (KeyError, ValueError):
             return b""

@@ -1,4 +1,4 @@
-"""Buy-till-you-die models (growth_pipeline.lib.btyd): parameter recovery, predictions against Monte-Carlo
+"""Buy-till-you-die models (growth_pipeline.lib.models.btyd): parameter recovery, predictions against Monte-Carlo
 simulation of the same process, Gamma-Gamma recovery, point-in-time RFM summaries and error messages."""
 
 from __future__ import annotations
@@ -11,9 +11,15 @@ import polars as pl
 import pytest
 from scipy.optimize import check_grad
 
-from growth_pipeline.lib import btyd
-from growth_pipeline.lib.btyd import (
-    BetaGeoModel, BetaGeoParams, GammaGammaModel, GammaGammaParams, bgnbd_log_likelihood, clv, rfm_summary,
+from growth_pipeline.lib.models import btyd
+from growth_pipeline.lib.models.btyd import (
+    BetaGeoModel,
+    BetaGeoParams,
+    GammaGammaModel,
+    GammaGammaParams,
+    bgnbd_log_likelihood,
+    clv,
+    rfm_summary,
     simulate_bgnbd,
 )
 
@@ -32,7 +38,7 @@ def recovery(n: int) -> np.ndarray:
         model = BetaGeoModel().fit(*simulate_bgnbd(n, TRUTH.r, TRUTH.alpha, TRUTH.a, TRUTH.b, WEEKS, seed=seed))
         assert model.converged
         errors.append(relative_errors(model.params))
-    return np.array(errors)   # (seed, parameter)
+    return np.array(errors)  # (seed, parameter)
 
 
 def test_bgnbd_recovers_parameters_within_10_percent():
@@ -47,7 +53,7 @@ def test_bgnbd_recovers_parameters_within_10_percent():
     errors = recovery(100_000)
     within = (np.abs(errors) <= 0.10).sum(axis=0)
     assert (within >= 19).all(), f"seeds within 10% (r, alpha, a, b): {within}\n{errors.round(3)}"
-    assert (np.abs(errors.mean(axis=0)) < 0.03).all(), errors.mean(axis=0)   # no systematic bias
+    assert (np.abs(errors.mean(axis=0)) < 0.03).all(), errors.mean(axis=0)  # no systematic bias
 
 
 def test_bgnbd_recovery_at_the_issues_20000_customers():
@@ -59,7 +65,7 @@ def test_bgnbd_recovery_at_the_issues_20000_customers():
 
 def test_log_likelihood_gradient_and_reference_values():
     x, tx, T = simulate_bgnbd(2000, TRUTH.r, TRUTH.alpha, TRUTH.a, TRUTH.b, WEEKS, seed=1)
-    x[:3], tx[:3], T[:3] = [300, 5000, 0], [38.0, 9990.0, 0.0], [39.0, 10_000.0, 1e6]   # large x, long T
+    x[:3], tx[:3], T[:3] = [300, 5000, 0], [38.0, 9990.0, 0.0], [39.0, 10_000.0, 1e6]  # large x, long T
 
     def f(theta):
         return bgnbd_log_likelihood(BetaGeoParams(*np.exp(theta)), x, tx, T).sum()
@@ -74,11 +80,16 @@ def test_log_likelihood_gradient_and_reference_values():
     # the fitted optimum of the same simulated data to 6 digits
     model = BetaGeoModel(BetaGeoParams(0.2508504722857094, 3.9146387740742936, 0.8325983247481274, 2.4907398880973433))
     xs, txs, Ts = [0, 1, 5, 30, 200, 3], [0, 3.0, 20, 38, 38.5, 1.0], [39.0] * 6
-    np.testing.assert_allclose(model.expected_purchases(10, xs, txs, Ts), [
-        5.6463046373e-02, 6.4936986429e-02, 3.0369935758e-01, 6.1503265056e+00, 4.0956763813e+01, 3.3363756689e-03],
-        rtol=1e-8)
-    np.testing.assert_allclose(model.probability_alive(xs, txs, Ts), [
-        1.0, 0.2336644221, 0.2656690427, 0.9488091678, 0.9585970758, 0.0046819183], rtol=1e-8)
+    np.testing.assert_allclose(
+        model.expected_purchases(10, xs, txs, Ts),
+        [5.6463046373e-02, 6.4936986429e-02, 3.0369935758e-01, 6.1503265056e00, 4.0956763813e01, 3.3363756689e-03],
+        rtol=1e-8,
+    )
+    np.testing.assert_allclose(
+        model.probability_alive(xs, txs, Ts),
+        [1.0, 0.2336644221, 0.2656690427, 0.9488091678, 0.9585970758, 0.0046819183],
+        rtol=1e-8,
+    )
 
 
 def simulate_past_and_future(n: int, t_future: float, seed: int):
@@ -86,8 +97,8 @@ def simulate_past_and_future(n: int, t_future: float, seed: int):
     customer is alive at T, and the purchases in (T, T + t]."""
     rng = np.random.default_rng(seed)
     lam, p = rng.gamma(TRUTH.r, 1 / TRUTH.alpha, n), rng.beta(TRUTH.a, TRUTH.b, n)
-    dropout_after = rng.geometric(p)                        # dies right after this repeat purchase
-    arrivals = rng.poisson(lam * (WEEKS + t_future))        # the rate-lambda process, ignoring dropout
+    dropout_after = rng.geometric(p)  # dies right after this repeat purchase
+    arrivals = rng.poisson(lam * (WEEKS + t_future))  # the rate-lambda process, ignoring dropout
     past = rng.binomial(arrivals, WEEKS / (WEEKS + t_future))
     x = np.minimum(past, dropout_after)
     alive = dropout_after > past
@@ -115,19 +126,24 @@ def test_predictions_match_monte_carlo_continuation(t_future):
         if rows.sum() < 500:
             continue
         checked += 1
-        for label, predicted, realised in [("P(alive)", p_alive, alive), ("P(buy)", p_buy, future > 0),
-                                           ("E[purchases]", expected, future)]:
+        for label, predicted, realised in [
+            ("P(alive)", p_alive, alive),
+            ("P(buy)", p_buy, future > 0),
+            ("E[purchases]", expected, future),
+        ]:
             sampling = realised[rows].std() / np.sqrt(rows.sum())
             gap = predicted[rows].mean() - realised[rows].mean()
-            assert abs(gap) < 4 * sampling + 1e-3, f"{name} {label}: predicted {predicted[rows].mean():.4f} " \
+            assert abs(gap) < 4 * sampling + 1e-3, (
+                f"{name} {label}: predicted {predicted[rows].mean():.4f} "
                 f"realised {realised[rows].mean():.4f} (+- {sampling:.4f})"
+            )
     assert checked >= 8
 
 
 def test_simulator_agrees_with_independent_simulation():
     x, _, _ = simulate_bgnbd(200_000, TRUTH.r, TRUTH.alpha, TRUTH.a, TRUTH.b, WEEKS, seed=3)
     x2, _, _, _, _ = simulate_past_and_future(200_000, 0.0, seed=4)
-    assert abs((x > 0).mean() - (1 - (TRUTH.alpha / (TRUTH.alpha + WEEKS)) ** TRUTH.r)) < 0.005   # exact P(x > 0)
+    assert abs((x > 0).mean() - (1 - (TRUTH.alpha / (TRUTH.alpha + WEEKS)) ** TRUTH.r)) < 0.005  # exact P(x > 0)
     assert abs((x > 0).mean() - (x2 > 0).mean()) < 0.006 and abs((x > 3).mean() - (x2 > 3).mean()) < 0.005
 
 
@@ -167,15 +183,14 @@ def test_gamma_gamma_conditional_expectation_and_clv():
     # E[customer's mean spend | m, x] is what the conditional expectation claims: check within spend quintiles
     rep = x > 0
     edges = np.quantile(m[rep], [0, 0.2, 0.4, 0.6, 0.8, 1])
-    for lo, hi in zip(edges[:-1], edges[1:]):
+    for lo, hi in zip(edges[:-1], edges[1:], strict=False):
         rows = rep & (m >= lo) & (m <= hi)
         sampling = true_mean[rows].std() / np.sqrt(rows.sum())
         assert abs(cev[rows].mean() - true_mean[rows].mean()) < 4 * sampling
     bg = BetaGeoModel(TRUTH)
-    monetary = pl.Series(m).fill_nan(None)   # nulls for x = 0, as rfm_summary returns them
+    monetary = pl.Series(m).fill_nan(None)  # nulls for x = 0, as rfm_summary returns them
     assert monetary.null_count() == (~rep).sum()
-    np.testing.assert_allclose(clv(bg, gg, 13.0, x, tx, T, monetary),
-                               bg.expected_purchases(13.0, x, tx, T) * cev)
+    np.testing.assert_allclose(clv(bg, gg, 13.0, x, tx, T, monetary), bg.expected_purchases(13.0, x, tx, T) * cev)
 
 
 def test_parameters_round_trip_through_json():
@@ -193,22 +208,36 @@ def purchases(rows: list[tuple[str, date, float]]) -> pl.DataFrame:
 def test_rfm_summary_by_hand_and_point_in_time():
     as_of = date(2026, 3, 1)
     rows = [
-        ("a", date(2026, 1, 1), 10.0), ("a", date(2026, 1, 15), 20.0), ("a", date(2026, 2, 12), 40.0),
+        ("a", date(2026, 1, 1), 10.0),
+        ("a", date(2026, 1, 15), 20.0),
+        ("a", date(2026, 2, 12), 40.0),
         ("b", date(2026, 2, 22), 5.0),
-        ("c", date(2026, 1, 4), 7.0), ("c", date(2026, 3, 1), 3.0),        # a purchase on as_of counts
+        ("c", date(2026, 1, 4), 7.0),
+        ("c", date(2026, 3, 1), 3.0),  # a purchase on as_of counts
     ]
     later = [("a", date(2026, 3, 2), 99.0), ("b", date(2026, 4, 1), 1.0), ("d", date(2026, 3, 5), 8.0)]
     summary = rfm_summary(purchases(rows), as_of)
     assert summary.to_dicts() == [
         # a: 2 repeat days; first to last 42 days = 6 weeks; first to as_of 59 days; repeats (20 + 40) / 2
-        {"user_key": "a", "frequency": 2, "recency": 6.0, "T": 59 / 7, "monetary_value": 30.0,
-         "first_purchase_value": 10.0},
-        {"user_key": "b", "frequency": 0, "recency": 0.0, "T": 1.0, "monetary_value": None,
-         "first_purchase_value": 5.0},
-        {"user_key": "c", "frequency": 1, "recency": 8.0, "T": 8.0, "monetary_value": 3.0,
-         "first_purchase_value": 7.0},
+        {
+            "user_key": "a",
+            "frequency": 2,
+            "recency": 6.0,
+            "T": 59 / 7,
+            "monetary_value": 30.0,
+            "first_purchase_value": 10.0,
+        },
+        {
+            "user_key": "b",
+            "frequency": 0,
+            "recency": 0.0,
+            "T": 1.0,
+            "monetary_value": None,
+            "first_purchase_value": 5.0,
+        },
+        {"user_key": "c", "frequency": 1, "recency": 8.0, "T": 8.0, "monetary_value": 3.0, "first_purchase_value": 7.0},
     ]
-    assert rfm_summary(purchases(rows + later), as_of).equals(summary)     # the future changes nothing
+    assert rfm_summary(purchases(rows + later), as_of).equals(summary)  # the future changes nothing
     days = rfm_summary(purchases(rows), as_of, unit_days=1.0)
     assert days["recency"].to_list() == [42.0, 0.0, 56.0] and days["T"].to_list() == [59.0, 7.0, 56.0]
 

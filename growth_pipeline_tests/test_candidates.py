@@ -8,12 +8,13 @@ import numpy as np
 import polars as pl
 import pytest
 
-from growth_pipeline.lib import drift, tracking
-from growth_pipeline.lib.candidates import contributions, fit_linear
-from growth_pipeline.lib.labels import label_specs
-from growth_pipeline.lib.model_types import model_input
-from growth_pipeline.lib.scoring import score_model
-from growth_pipeline.lib.training import model_features, train_model
+from growth_pipeline.lib.models import tracking
+from growth_pipeline.lib.models.candidates import contributions, fit_linear
+from growth_pipeline.lib.models.labels import label_specs
+from growth_pipeline.lib.models.model_types import model_input
+from growth_pipeline.lib.models.training import model_features, train_model
+from growth_pipeline.lib.scoring import drift
+from growth_pipeline.lib.scoring.scores import score_model
 from growth_pipeline_tests.warehouse_builder import demo_activity
 
 START = date(2026, 1, 1)
@@ -27,18 +28,25 @@ def warehouse(tmp_path_factory):
     return customer, act, root
 
 
-@pytest.mark.parametrize("model_name,family", [
-    ("churn", "catboost"), ("churn", "logistic"), ("churn", "btyd"), ("ltv", "linear"), ("ltv", "btyd"),
-    ("buys_again", "btyd"),
-])
+@pytest.mark.parametrize(
+    "model_name,family",
+    [
+        ("churn", "catboost"),
+        ("churn", "logistic"),
+        ("churn", "btyd"),
+        ("ltv", "linear"),
+        ("ltv", "btyd"),
+        ("buys_again", "btyd"),
+    ],
+)
 def test_family_trains_registers_loads_scores_with_reasons_and_is_monitored(warehouse, model_name, family):
     customer, act, root = warehouse
-    if model_name == "buys_again":   # conversion among earlier buyers: "buys again within 30 days"
+    if model_name == "buys_again":  # conversion among earlier buyers: "buys again within 30 days"
         model_name = "conversion"
         spec = replace(label_specs(customer)["conversion"], population="repeat_buyers", active_days=60)
     else:
         spec = label_specs(customer)[model_name]
-    if model_name == "ltv":   # 200 days leave no room for the default 90-day horizon's training and test
+    if model_name == "ltv":  # 200 days leave no room for the default 90-day horizon's training and test
         spec = replace(spec, horizon_days=45)
     tm = train_model(act, spec, "pp", families=(family,), log=lambda m: None)
     assert tm.family == family
@@ -47,8 +55,9 @@ def test_family_trains_registers_loads_scores_with_reasons_and_is_monitored(ware
     assert lo <= tm.metrics[f"model.{tm.primary_metric}"] <= hi
 
     uri = f"sqlite:///{(root / f'mlflow-{model_name}-{family}.db').as_posix()}"
-    logged = tracking.log_training_run(tm, tracking_uri=uri, artifact_root=(root / "artifacts").as_uri(),
-                                       dagster_run_id="test", code_version="test")
+    logged = tracking.log_training_run(
+        tm, tracking_uri=uri, artifact_root=(root / "artifacts").as_uri(), dagster_run_id="test", code_version="test"
+    )
     loaded = tracking.load_model(uri, logged.registered_name, tracking.CHALLENGER)
     assert loaded.family == family
     np.testing.assert_allclose(loaded.predict(tm.test_frame), tm.test_predictions["model"], rtol=1e-9, atol=1e-12)
@@ -60,7 +69,7 @@ def test_family_trains_registers_loads_scores_with_reasons_and_is_monitored(ware
     x = model_input(tm.test_frame.head(20), tm.feature_names, tm.cat_features).to_pandas()
     out = np.asarray(pyfunc.predict(x), dtype=np.float64).ravel()
     assert out.shape == (20,) and np.isfinite(out).all()
-    if family == "btyd":   # its pyfunc gives the uncalibrated score itself
+    if family == "btyd":  # its pyfunc gives the uncalibrated score itself
         np.testing.assert_allclose(out, loaded.model.predict(pl.from_pandas(x)), rtol=1e-12)
     run = tracking._client(uri).get_run(logged.run_id)
     assert run.data.tags["family"] == family and run.data.params["family"] == family
@@ -81,10 +90,17 @@ def test_family_trains_registers_loads_scores_with_reasons_and_is_monitored(ware
     reference = loaded.reference()
     assert reference is not None
     pop = model_features(act, tm.split.test, spec).join(tm.test_frame.select("user_key"), on="user_key")
-    rep = drift.drift_report(model_name, reference, model_input(pop, loaded.feature_names, loaded.cat_features),
-                             loaded.predict(pop), loaded.feature_names, loaded.cat_features, loaded.importance_share,
-                             drift.Thresholds())
-    assert rep.verdict in ("ok", "too few rows"), rep.reasons   # 149 earlier buyers: too few for a verdict
+    rep = drift.drift_report(
+        model_name,
+        reference,
+        model_input(pop, loaded.feature_names, loaded.cat_features),
+        loaded.predict(pop),
+        loaded.feature_names,
+        loaded.cat_features,
+        loaded.importance_share,
+        drift.Thresholds(),
+    )
+    assert rep.verdict in ("ok", "too few rows"), rep.reasons  # 149 earlier buyers: too few for a verdict
     assert not rep.features["drifted"].any()
     assert sum(loaded.importance_share.values()) == pytest.approx(1.0)
 
@@ -94,8 +110,13 @@ def test_linear_contributions_add_up_to_the_log_odds_against_the_average_user():
 
     rng = np.random.default_rng(0)
     n = 800
-    x = pd.DataFrame({"a": rng.normal(size=n), "b": np.where(rng.random(n) < 0.2, np.nan, rng.exponential(3, n)),
-                      "c": rng.choice(["u", "v", "w"], n)})
+    x = pd.DataFrame(
+        {
+            "a": rng.normal(size=n),
+            "b": np.where(rng.random(n) < 0.2, np.nan, rng.exponential(3, n)),
+            "c": rng.choice(["u", "v", "w"], n),
+        }
+    )
     y = (rng.random(n) < 1 / (1 + np.exp(-(x["a"] + (x["c"] == "u"))))).astype(int).to_numpy()
     m = fit_linear("classifier", ["a", "b", "c"], ["c"], x, y)
     frame = pl.from_pandas(x)
@@ -112,8 +133,9 @@ def test_linear_contributions_add_up_to_the_log_odds_against_the_average_user():
 def test_short_history_trains_on_closer_snapshots_with_users_weighted_equally(warehouse):
     customer, act, root = warehouse
     spec = label_specs(customer)["churn"]
-    short = type(act)(**{**act.__dict__, "daily": act.daily.filter(pl.col("day") < START + timedelta(days=100)),
-                        "btyd_fits": {}})
+    short = type(act)(
+        **{**act.__dict__, "daily": act.daily.filter(pl.col("day") < START + timedelta(days=100)), "btyd_fits": {}}
+    )
     tm = train_model(short, spec, "pp", families=("logistic",), log=lambda m: None)
     assert tm.split.step_days < 7 and tm.weights
     assert len(tm.split.train) >= 8

@@ -4,17 +4,15 @@ import shutil
 import subprocess
 import sys
 import textwrap
-import time
 
 import dagster as dg
-import yaml
-from dagster._core.test_utils import create_run_for_test
 from dagster._core.remote_origin import InProcessCodeLocationOrigin, RemoteJobOrigin, RemoteRepositoryOrigin
+from dagster._core.test_utils import create_run_for_test
 from dagster._core.types.loadable_target_origin import LoadableTargetOrigin
 from dagster._daemon.run_coordinator.queued_run_coordinator_daemon import QueuedRunCoordinatorDaemon
 
 from growth_pipeline.config import REPO_ROOT
-from growth_pipeline.lib.warehouse import open_warehouse
+from growth_pipeline.lib.warehouse.connection import open_warehouse
 
 
 def _dequeued(instance) -> set[str]:
@@ -35,25 +33,41 @@ def test_repository_dagster_yaml_queues_runs_per_customer(tmp_path):
         origin = RemoteJobOrigin(
             repository_origin=RemoteRepositoryOrigin(
                 code_location_origin=InProcessCodeLocationOrigin(
-                    LoadableTargetOrigin(module_name="growth_pipeline.definitions"), location_name="growth_pipeline"),
-                repository_name="__repository__"),
-            job_name="__ASSET_JOB")
+                    LoadableTargetOrigin(module_name="growth_pipeline.definitions"), location_name="growth_pipeline"
+                ),
+                repository_name="__repository__",
+            ),
+            job_name="__ASSET_JOB",
+        )
 
         def run(status, **tags):
-            return create_run_for_test(instance, job_name="__ASSET_JOB", status=status, tags=tags,
-                                       remote_job_origin=origin).run_id
+            return create_run_for_test(
+                instance, job_name="__ASSET_JOB", status=status, tags=tags, remote_job_origin=origin
+            ).run_id
 
         # powerplay is already running a day partition
-        run(dg.DagsterRunStatus.STARTED, **{"dagster/partition/customer": "powerplay", "dagster/partition": "powerplay|2026-05-01"})
-        pp_day = run(dg.DagsterRunStatus.QUEUED, **{"dagster/partition/customer": "powerplay", "dagster/partition": "powerplay|2026-05-02"})
+        run(
+            dg.DagsterRunStatus.STARTED,
+            **{"dagster/partition/customer": "powerplay", "dagster/partition": "powerplay|2026-05-01"},
+        )
+        pp_day = run(
+            dg.DagsterRunStatus.QUEUED,
+            **{"dagster/partition/customer": "powerplay", "dagster/partition": "powerplay|2026-05-02"},
+        )
         pp_cli = run(dg.DagsterRunStatus.QUEUED, **{"growth/customer": "powerplay", "dagster/partition": "powerplay"})
-        foodie_day = run(dg.DagsterRunStatus.QUEUED, **{"dagster/partition/customer": "foodie", "dagster/partition": "foodie|2026-05-01"})
-        foodie_day2 = run(dg.DagsterRunStatus.QUEUED, **{"dagster/partition/customer": "foodie", "dagster/partition": "foodie|2026-05-02"})
+        foodie_day = run(
+            dg.DagsterRunStatus.QUEUED,
+            **{"dagster/partition/customer": "foodie", "dagster/partition": "foodie|2026-05-01"},
+        )
+        foodie_day2 = run(
+            dg.DagsterRunStatus.QUEUED,
+            **{"dagster/partition/customer": "foodie", "dagster/partition": "foodie|2026-05-02"},
+        )
         acme = run(dg.DagsterRunStatus.QUEUED, **{"dagster/partition": "acme"})
         launched = _dequeued(instance)
-        assert pp_day not in launched               # same customer: waits for the running one
-        assert foodie_day in launched and acme in launched   # other customers go ahead in parallel
-        assert foodie_day2 not in launched          # ...but only one run per customer at a time
+        assert pp_day not in launched  # same customer: waits for the running one
+        assert foodie_day in launched and acme in launched  # other customers go ahead in parallel
+        assert foodie_day2 not in launched  # ...but only one run per customer at a time
         # pp_cli carries growth/customer only: it is not blocked by the dagster/partition/customer tag,
         # which is why the warehouse file lock below exists as the second line.
         assert pp_cli in launched
@@ -64,7 +78,7 @@ def test_repository_dagster_yaml_queues_runs_per_customer(tmp_path):
 WRITER = textwrap.dedent("""
     import sys, time
     from pathlib import Path
-    from growth_pipeline.lib.warehouse import open_warehouse
+    from growth_pipeline.lib.warehouse.connection import open_warehouse
     db, tag, hold = Path(sys.argv[1]), sys.argv[2], float(sys.argv[3])
     with open_warehouse(db) as con:
         start = time.time()
@@ -76,11 +90,17 @@ WRITER = textwrap.dedent("""
 
 
 def _writers(dbs_and_tags, hold=1.5):
-    procs = [subprocess.Popen([sys.executable, "-c", WRITER, str(db), tag, str(hold)],
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-             for db, tag in dbs_and_tags]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", WRITER, str(db), tag, str(hold)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for db, tag in dbs_and_tags
+    ]
     outs = [p.communicate(timeout=120) for p in procs]
-    for p, (out, err) in zip(procs, outs):
+    for p, (_out, err) in zip(procs, outs, strict=False):
         assert p.returncode == 0, err
 
 
@@ -93,7 +113,6 @@ def test_two_processes_on_one_warehouse_queue_instead_of_failing(tmp_path):
 
 
 def test_different_customers_write_in_parallel(tmp_path):
-    t = time.time()
     _writers([(tmp_path / "powerplay.duckdb", "a"), (tmp_path / "foodie.duckdb", "b")], hold=2.0)
     spans = []
     for name in ("powerplay", "foodie"):

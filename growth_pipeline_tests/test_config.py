@@ -1,6 +1,6 @@
 import pytest
 
-from growth_pipeline.config import ConfigError, MixpanelApiSource, parse_customers, resolve_path, Paths
+from growth_pipeline.config import ConfigError, MixpanelApiSource, Paths, parse_customers, resolve_path
 
 LOCAL = '{kind: local_folder, path: "${GROWTH_HOME}/demo/acme"}'
 GOOD = """
@@ -25,12 +25,15 @@ def test_growth_home_expands_in_paths(tmp_path):
     assert p == tmp_path / "demo" / "acme"
 
 
-@pytest.mark.parametrize("bad, field, words", [
-    ("id: acme", "id: Acme Corp", "slug"),
-    ("timezone: Asia/Kolkata", "timezone: Asia/Kolkatta", "unknown IANA timezone"),
-    ("conversion: [Buy]", "conversion: []", "at least 1"),
-    ("kind: local_folder", "kind: ftp", "kind"),
-])
+@pytest.mark.parametrize(
+    "bad, field, words",
+    [
+        ("id: acme", "id: Acme Corp", "slug"),
+        ("timezone: Asia/Kolkata", "timezone: Asia/Kolkatta", "unknown IANA timezone"),
+        ("conversion: [Buy]", "conversion: []", "at least 1"),
+        ("kind: local_folder", "kind: ftp", "kind"),
+    ],
+)
 def test_wrong_entry_names_customer_and_field(bad, field, words):
     with pytest.raises(ConfigError) as err:
         parse_customers(GOOD.replace(bad, field))
@@ -53,11 +56,9 @@ def test_duplicate_ids_and_unknown_customer():
 
 
 def test_api_source_holds_env_names_not_secrets():
-    reg = parse_customers(GOOD.replace(LOCAL,
-                                       "{kind: mixpanel_api, project_id: '1', region: in}"))
+    reg = parse_customers(GOOD.replace(LOCAL, "{kind: mixpanel_api, project_id: '1', region: in}"))
     src = reg.get("acme").source
     assert isinstance(src, MixpanelApiSource)
     assert src.username_env == "MIXPANEL_SERVICE_ACCOUNT_USERNAME" and src.region == "in"
     with pytest.raises(ConfigError, match="region"):
-        parse_customers(GOOD.replace(LOCAL,
-                                     "{kind: mixpanel_api, project_id: '1', region: mars}"))
+        parse_customers(GOOD.replace(LOCAL, "{kind: mixpanel_api, project_id: '1', region: mars}"))

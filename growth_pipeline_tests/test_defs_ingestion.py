@@ -1,15 +1,13 @@
 """The ingestion assets run as real Dagster materializations against real DuckDB files."""
 
-import gzip
 import json
-import os
 
 import dagster as dg
 import duckdb
 import pytest
 
-from growth_pipeline.defs.customers import customer_registry
 from growth_pipeline.definitions import defs
+from growth_pipeline.defs.customers import customer_registry
 from growth_pipeline_tests.conftest import D1, D2, epoch, event, write_export
 from growth_pipeline_tests.fake_mixpanel import FakeMixpanel
 
@@ -28,8 +26,15 @@ def instance(growth_env):
 
 
 def run(instance, selection, partition_key, **kw):
-    return dg.materialize(ASSETS, selection=selection, instance=instance, partition_key=partition_key,
-                          resources=defs.resources, raise_on_error=False, **kw)
+    return dg.materialize(
+        ASSETS,
+        selection=selection,
+        instance=instance,
+        partition_key=partition_key,
+        resources=defs.resources,
+        raise_on_error=False,
+        **kw,
+    )
 
 
 def meta(result, asset):
@@ -52,16 +57,25 @@ def set_acme_ingest(root, setting):
 def test_raw_events_materialization_reports_counts_and_passes_checks(growth_env, instance):
     paths, root = growth_env
     t = epoch(2024, 3, 1, 9)
-    acme_day(root, D1, [event("Login", "u1", t, "a"), event("Login", "u1", t, "a"), event("Buy", "u2", t, "b"),
-                        "{broken"] + [event("Login", f"v{i}", t + i, f"x{i}") for i in range(10)])
+    acme_day(
+        root,
+        D1,
+        [event("Login", "u1", t, "a"), event("Login", "u1", t, "a"), event("Buy", "u2", t, "b"), "{broken"]
+        + [event("Login", f"v{i}", t + i, f"x{i}") for i in range(10)],
+    )
     result = run(instance, ["landed_exports", "raw_events"], key("acme", D1))
     assert result.success
     m = meta(result, "raw_events")
     assert (m["loaded"], m["duplicates"], m["rejected"], m["lines"]) == (12, 1, 1, 14)
     assert m["rejected_reasons"] == {"malformed JSON": 1}
     assert "line 4" in m["first_rejects"]
-    assert checks(result) == {"no_duplicate_keys": True, "no_null_keys": True,
-                              "rejected_share_under_threshold": True, "day_not_empty": True, "day_complete": True}
+    assert checks(result) == {
+        "no_duplicate_keys": True,
+        "no_null_keys": True,
+        "rejected_share_under_threshold": True,
+        "day_not_empty": True,
+        "day_complete": True,
+    }
     assert meta(result, "landed_exports")["files"] == 1
     with duckdb.connect(str(paths.warehouse("acme")), read_only=True) as con:
         assert con.execute("SELECT count(*) FROM raw.events").fetchall()[0][0] == 12
@@ -101,10 +115,13 @@ def test_object_storage_layout_and_project_timezone(growth_env, instance):
     result = run(instance, ["landed_exports", "raw_events"], key("oldco", D1))
     assert result.success and meta(result, "landed_exports")["files"] == 2
     with duckdb.connect(str(paths.warehouse("oldco")), read_only=True) as con:
-        got = con.execute("SELECT distinct_id, strftime(time, '%H:%M'), source_file FROM raw.events "
-                          "ORDER BY 1").fetchall()
-    assert got == [("u1", "04:00", "42/mp_master_event/2024/03/01/part-0001.json.gz"),
-                   ("u2", "05:00", "42/mp_master_event/2024/03/01/part-0002.json")]
+        got = con.execute(
+            "SELECT distinct_id, strftime(time, '%H:%M'), source_file FROM raw.events ORDER BY 1"
+        ).fetchall()
+    assert got == [
+        ("u1", "04:00", "42/mp_master_event/2024/03/01/part-0001.json.gz"),
+        ("u2", "05:00", "42/mp_master_event/2024/03/01/part-0002.json"),
+    ]
 
 
 SECRET = "s3cr3t-ZX81-never-log-me"
@@ -112,10 +129,15 @@ SECRET = "s3cr3t-ZX81-never-log-me"
 
 def test_mixpanel_api_customer_downloads_then_loads_without_leaking_the_secret(growth_env, instance, monkeypatch):
     paths, root = growth_env
-    body = "\n".join(__import__("json").dumps(event("Login", f"u{i}", epoch(2024, 3, 1, 8) + i, str(i)))
-                     for i in range(25)) + "\n"
-    with FakeMixpanel({str(D1): body}, username="svc.acct", secret=SECRET, project_id="777",
-                      fail_with=[(429, {"Retry-After": "0"})]) as server:
+    body = (
+        "\n".join(
+            __import__("json").dumps(event("Login", f"u{i}", epoch(2024, 3, 1, 8) + i, str(i))) for i in range(25)
+        )
+        + "\n"
+    )
+    with FakeMixpanel(
+        {str(D1): body}, username="svc.acct", secret=SECRET, project_id="777", fail_with=[(429, {"Retry-After": "0"})]
+    ) as server:
         cfg = (root / "customers.yaml").read_text().replace("http://127.0.0.1:9", server.base_url)
         (root / "customers.yaml").write_text(cfg)
         monkeypatch.setenv("TEST_MP_USER", "svc.acct")
@@ -144,9 +166,14 @@ def test_customer_level_assets_read_every_day_of_their_customer(growth_env, inst
     acme_day(root, D1, [event("App Open", "$device:d1", epoch(2024, 3, 1), "1", __device_id="d1")])
     acme_day(root, D2, [event("Sign Up", "ann", epoch(2024, 3, 2), "2", __device_id="d1", __user_id="ann")])
     from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
-    ranged = dg.materialize(ASSETS, selection=["landed_exports", "raw_events"], instance=instance,
-                            resources=defs.resources,
-                            tags={ASSET_PARTITION_RANGE_START_TAG: f"acme|{D1}", ASSET_PARTITION_RANGE_END_TAG: f"acme|{D2}"})
+
+    ranged = dg.materialize(
+        ASSETS,
+        selection=["landed_exports", "raw_events"],
+        instance=instance,
+        resources=defs.resources,
+        tags={ASSET_PARTITION_RANGE_START_TAG: f"acme|{D1}", ASSET_PARTITION_RANGE_END_TAG: f"acme|{D2}"},
+    )
     assert ranged.success and meta(ranged, "raw_events")["days"] == 2
     # one run, two partitions materialized
     mats = instance.fetch_materializations(dg.AssetKey("raw_events"), limit=10).records
@@ -164,7 +191,9 @@ def test_registry_sensor_turns_customers_yaml_into_partitions(growth_env):
         req = result.dynamic_partitions_requests[0]
         assert req.partitions_def_name == "customer" and list(req.partition_keys) == ["acme", "oldco", "apico"]
         inst.add_dynamic_partitions("customer", list(req.partition_keys))
-        again = customer_registry(dg.build_sensor_context(instance=inst, resources={"growth": defs.resources["growth"]}))
+        again = customer_registry(
+            dg.build_sensor_context(instance=inst, resources={"growth": defs.resources["growth"]})
+        )
         assert not again.dynamic_partitions_requests
 
 

@@ -11,8 +11,8 @@ from mlflow import MlflowClient
 
 from growth_pipeline.config import REPO_ROOT, Paths, customer_like, customers_yaml, load_customers
 from growth_pipeline.definitions import defs
-from growth_pipeline.lib.demo_data import DemoSpec, generate_demo
-from growth_pipeline.lib.tracking import tracking_uri
+from growth_pipeline.lib.demo.generator import DemoSpec, generate_demo
+from growth_pipeline.lib.models.tracking import tracking_uri
 
 START = date(2026, 1, 1)
 DAYS = 110
@@ -38,18 +38,32 @@ def pipeline(tmp_path_factory):
         for customer, days in (("pp", DAYS), ("tiny", 40)):
             end = START + timedelta(days=days - 1)
             for stage in (["landed_exports", "raw_events"], ["identities", "event_catalog"], ["user_daily"]):
-                kw = ({"partition_key": customer} if stage[0] == "identities" else
-                      {"tags": {ASSET_PARTITION_RANGE_START_TAG: f"{customer}|{START}",
-                                ASSET_PARTITION_RANGE_END_TAG: f"{customer}|{end}"}})
-                assert dg.materialize(list(defs.assets), selection=stage, instance=instance,
-                                      resources=defs.resources, **kw).success
+                kw = (
+                    {"partition_key": customer}
+                    if stage[0] == "identities"
+                    else {
+                        "tags": {
+                            ASSET_PARTITION_RANGE_START_TAG: f"{customer}|{START}",
+                            ASSET_PARTITION_RANGE_END_TAG: f"{customer}|{end}",
+                        }
+                    }
+                )
+                assert dg.materialize(
+                    list(defs.assets), selection=stage, instance=instance, resources=defs.resources, **kw
+                ).success
         yield instance, Paths(root / "home")
     mp.undo()
 
 
 def materialize_models(instance, customer):
-    return dg.materialize(list(defs.assets), selection=["user_features", *MODELS], instance=instance,
-                          resources=defs.resources, partition_key=customer, raise_on_error=False)
+    return dg.materialize(
+        list(defs.assets),
+        selection=["user_features", *MODELS],
+        instance=instance,
+        resources=defs.resources,
+        partition_key=customer,
+        raise_on_error=False,
+    )
 
 
 def meta(result, asset):
@@ -70,15 +84,21 @@ def test_models_train_log_to_mlflow_and_go_through_the_gate(pipeline):
         primary = "normalized_gini" if name == "ltv" else "roc_auc"
         baselines = ("linear", "historical_average", "rule") if name == "ltv" else ("logistic", "rule")
         assert all(f"{b}.{primary}" in metrics for b in baselines)
-        assert "oracle." + primary in metrics   # the demo's truth file gives the best achievable
+        assert "oracle." + primary in metrics  # the demo's truth file gives the best achievable
         run_id = m["mlflow_run"].rsplit("/", 1)[-1]
         run = client.get_run(run_id)
         assert run.data.tags["customer"] == "pp" and run.data.tags["dagster_run_id"] == first.run_id
         assert "catboost.depth" in run.data.params and "label.horizon_days" in run.data.params
         assert f"model.{primary}" in run.data.metrics and f"rule.{primary}" in run.data.metrics
-        arts = {a.path for a in client.list_artifacts(run_id)} | {a.path for a in client.list_artifacts(run_id, "charts")}
-        assert {"charts/gains_and_lift.png", "shap_summary.png", "feature_importance.csv",
-                "reasons_test_set.csv"} <= arts
+        arts = {a.path for a in client.list_artifacts(run_id)} | {
+            a.path for a in client.list_artifacts(run_id, "charts")
+        }
+        assert {
+            "charts/gains_and_lift.png",
+            "shap_summary.png",
+            "feature_importance.csv",
+            "reasons_test_set.csv",
+        } <= arts
         # every explained user gets three reasons in words, e.g. "no activity for 12 days"
         assert m["highest_scores_with_reasons"].count("\n") >= 5
         reasons = mlflow.artifacts.load_text(f"{run.info.artifact_uri}/reasons_test_set.csv")
@@ -106,10 +126,10 @@ def test_models_train_log_to_mlflow_and_go_through_the_gate(pipeline):
 def test_a_customer_with_too_little_data_gets_not_enough_data_not_a_crash(pipeline):
     instance, paths = pipeline
     result = materialize_models(instance, "tiny")
-    assert result.success   # a warning, not a failed run
+    assert result.success  # a warning, not a failed run
     for asset in MODELS:
         if asset == "goal_model":
-            continue   # the goal model is disabled for this customer
+            continue  # the goal model is disabled for this customer
         m = meta(result, asset)
         assert m["outcome"] == "not enough data"
         assert "days of data" in m["reason"] or "positives" in m["reason"], m["reason"]

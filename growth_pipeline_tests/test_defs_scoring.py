@@ -6,7 +6,7 @@ import os
 import shutil
 import subprocess
 import sys
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 
 import dagster as dg
 import duckdb
@@ -20,30 +20,43 @@ from mlflow import MlflowClient
 from growth_pipeline.config import REPO_ROOT, Paths, customer_like, customers_yaml, load_customers
 from growth_pipeline.definitions import defs
 from growth_pipeline.defs.automation import daily_pipeline_next_stage, daily_refresh, retrain_on_drift
-from growth_pipeline.lib.demo_data import BehaviourChange, DemoSpec, generate_demo
-from growth_pipeline.lib.metrics import classifier_metrics
-from growth_pipeline.lib.tracking import tracking_uri
+from growth_pipeline.lib.demo.generator import BehaviourChange, DemoSpec, generate_demo
+from growth_pipeline.lib.models.metrics import classifier_metrics
+from growth_pipeline.lib.models.tracking import tracking_uri
 
 START = date(2026, 1, 1)
 DAYS = 130
-TRAINED_UNTIL = START + timedelta(days=99)      # models trained on data up to here
-CHANGE = START + timedelta(days=101)            # from here on, "shifted" users create 70% fewer tasks
-SCORED_AFTER = START + timedelta(days=121)      # scored 20 days into the change
+TRAINED_UNTIL = START + timedelta(days=99)  # models trained on data up to here
+CHANGE = START + timedelta(days=101)  # from here on, "shifted" users create 70% fewer tasks
+SCORED_AFTER = START + timedelta(days=121)  # scored 20 days into the change
 CUSTOMERS = ("stable", "shifted")
 
 
 def _load(instance, customer, first, last):
     for stage in (["landed_exports", "raw_events"], ["identities", "event_catalog"], ["user_daily"]):
-        kw = ({"partition_key": customer} if stage[0] == "identities" else
-              {"tags": {ASSET_PARTITION_RANGE_START_TAG: f"{customer}|{first}",
-                        ASSET_PARTITION_RANGE_END_TAG: f"{customer}|{last}"}})
-        assert dg.materialize(list(defs.assets), selection=stage, instance=instance, resources=defs.resources,
-                              **kw).success
+        kw = (
+            {"partition_key": customer}
+            if stage[0] == "identities"
+            else {
+                "tags": {
+                    ASSET_PARTITION_RANGE_START_TAG: f"{customer}|{first}",
+                    ASSET_PARTITION_RANGE_END_TAG: f"{customer}|{last}",
+                }
+            }
+        )
+        assert dg.materialize(
+            list(defs.assets), selection=stage, instance=instance, resources=defs.resources, **kw
+        ).success
 
 
 def _score(instance, customer, day):
-    return dg.materialize(list(defs.assets), selection=["user_scores", "model_drift"], instance=instance,
-                          resources=defs.resources, partition_key=f"{customer}|{day}")
+    return dg.materialize(
+        list(defs.assets),
+        selection=["user_scores", "model_drift"],
+        instance=instance,
+        resources=defs.resources,
+        partition_key=f"{customer}|{day}",
+    )
 
 
 def meta(result, asset):
@@ -57,10 +70,19 @@ def world(tmp_path_factory):
     entries = []
     for name in CUSTOMERS:
         change = BehaviourChange(CHANGE, "Task Created", 0.3) if name == "shifted" else None
-        generate_demo(DemoSpec("powerplay", n_users=1500, start=START, days=DAYS, seed=11, behaviour_change=change),
-                      root / name)
-        entries.append(customer_like(base, name, root / name, conversion={"enabled": False},
-                                     goal={"enabled": False}, ltv={"horizon_days": 14}))
+        generate_demo(
+            DemoSpec("powerplay", n_users=1500, start=START, days=DAYS, seed=11, behaviour_change=change), root / name
+        )
+        entries.append(
+            customer_like(
+                base,
+                name,
+                root / name,
+                conversion={"enabled": False},
+                goal={"enabled": False},
+                ltv={"horizon_days": 14},
+            )
+        )
     cfg = root / "customers.yaml"
     cfg.write_text(customers_yaml(entries))
     mp = pytest.MonkeyPatch()
@@ -72,9 +94,14 @@ def world(tmp_path_factory):
         trained = {}
         for c in CUSTOMERS:
             _load(instance, c, START, TRAINED_UNTIL)
-            trained[c] = dg.materialize(list(defs.assets), selection=["churn_model", "ltv_model"],
-                                        instance=instance, resources=defs.resources, partition_key=c,
-                                        raise_on_error=False)
+            trained[c] = dg.materialize(
+                list(defs.assets),
+                selection=["churn_model", "ltv_model"],
+                instance=instance,
+                resources=defs.resources,
+                partition_key=c,
+                raise_on_error=False,
+            )
             # Scoring needs a champion. On 1,500 users the gate can refuse a first version on noise (a 14-day ltv
             # is mostly zeros); then the fixture promotes version 1 by hand, as an operator can in the MLflow UI.
             client = MlflowClient(tracking_uri(Paths(root / "home")))
@@ -87,8 +114,7 @@ def world(tmp_path_factory):
         for c in CUSTOMERS:
             _load(instance, c, TRAINED_UNTIL + timedelta(days=1), SCORED_AFTER)
         later = {c: _score(instance, c, SCORED_AFTER) for c in CUSTOMERS}
-        yield {"instance": instance, "paths": Paths(root / "home"), "trained": trained, "first": first,
-               "later": later}
+        yield {"instance": instance, "paths": Paths(root / "home"), "trained": trained, "first": first, "later": later}
     mp.undo()
 
 
@@ -107,7 +133,7 @@ def test_scores_are_published_with_percentile_band_reasons_and_revenue_at_risk(w
     assert churn["score"].is_between(0, 1).all() and churn["percentile"].is_between(0, 100).all()
     # bands follow the percentiles: top 10% high, next 20% medium
     share = churn["band"].value_counts(normalize=True).to_dict(as_series=False)
-    shares = dict(zip(share["band"], share["proportion"]))
+    shares = dict(zip(share["band"], share["proportion"], strict=False))
     assert shares["high"] == pytest.approx(0.10, abs=0.03) and shares["medium"] == pytest.approx(0.20, abs=0.03)
     assert churn.filter(pl.col("band") == "high")["score"].min() >= churn.filter(pl.col("band") == "low")["score"].max()
     assert churn["reason_1"].null_count() == 0 and churn["reason_3"].null_count() == 0
@@ -137,7 +163,9 @@ def test_rescoring_a_day_replaces_it(world):
     _score(instance, "stable", TRAINED_UNTIL)
     with _warehouse(world, "stable") as con:
         after = con.execute("SELECT count(*) FROM marts.user_scores WHERE day = ?", [TRAINED_UNTIL]).fetchall()[0][0]
-        drift_rows = con.execute("SELECT count(*) FROM marts.model_drift WHERE day = ?", [TRAINED_UNTIL]).fetchall()[0][0]
+        drift_rows = con.execute("SELECT count(*) FROM marts.model_drift WHERE day = ?", [TRAINED_UNTIL]).fetchall()[0][
+            0
+        ]
     assert after == before and drift_rows == 2
 
 
@@ -149,13 +177,15 @@ def test_no_drift_before_the_change_drift_after_it_in_the_changed_customer_only(
     asked = meta(later["shifted"], "model_drift")["retrain"]
     assert "shifted" in asked and asked["shifted"], asked
     with _warehouse(world, "shifted") as con:
-        feats = pl.DataFrame(con.sql("SELECT * FROM marts.feature_drift WHERE day = ? AND model = 'churn'",
-                                     params=[SCORED_AFTER]))
+        feats = pl.DataFrame(
+            con.sql("SELECT * FROM marts.feature_drift WHERE day = ? AND model = 'churn'", params=[SCORED_AFTER])
+        )
     task = feats.filter(pl.col("feature").str.contains("task_created")).sort("psi", descending=True)
-    assert task["drifted"][0], task          # the changed event is what drifted
+    assert task["drifted"][0], task  # the changed event is what drifted
     with _warehouse(world, "stable") as con:
-        quiet = pl.DataFrame(con.sql("SELECT * FROM marts.feature_drift WHERE day = ? AND model = 'churn'",
-                                     params=[SCORED_AFTER]))
+        quiet = pl.DataFrame(
+            con.sql("SELECT * FROM marts.feature_drift WHERE day = ? AND model = 'churn'", params=[SCORED_AFTER])
+        )
     assert quiet["drifted"].sum() <= 1
 
 
@@ -163,13 +193,23 @@ def test_realised_performance_of_published_scores(world):
     """Scores published on TRAINED_UNTIL matured 14 days later: their AUC against what happened is recorded
     and equals the AUC computed here from the published scores and the activity after that day."""
     with _warehouse(world, "stable") as con:
-        row = con.execute("SELECT realised_scored_day, realised_value, realised_test_value FROM marts.model_drift "
-                          "WHERE day = ? AND model = 'churn'", [SCORED_AFTER]).fetchall()[0]
-        published = pl.DataFrame(con.sql("SELECT user_key, score FROM marts.user_scores WHERE model='churn' AND day=?",
-                                         params=[TRAINED_UNTIL]))
-        active = {r[0] for r in con.execute(
-            "SELECT DISTINCT user_key FROM core.user_daily WHERE day > ? AND day <= ?",
-            [TRAINED_UNTIL, TRAINED_UNTIL + timedelta(days=14)]).fetchall()}
+        row = con.execute(
+            "SELECT realised_scored_day, realised_value, realised_test_value FROM marts.model_drift "
+            "WHERE day = ? AND model = 'churn'",
+            [SCORED_AFTER],
+        ).fetchall()[0]
+        published = pl.DataFrame(
+            con.sql(
+                "SELECT user_key, score FROM marts.user_scores WHERE model='churn' AND day=?", params=[TRAINED_UNTIL]
+            )
+        )
+        active = {
+            r[0]
+            for r in con.execute(
+                "SELECT DISTINCT user_key FROM core.user_daily WHERE day > ? AND day <= ?",
+                [TRAINED_UNTIL, TRAINED_UNTIL + timedelta(days=14)],
+            ).fetchall()
+        }
     assert row[0] == TRAINED_UNTIL
     y = np.array([0 if u in active else 1 for u in published["user_key"]])
     assert row[1] == pytest.approx(classifier_metrics(y, published["score"].to_numpy())["roc_auc"], abs=1e-9)
@@ -192,9 +232,15 @@ def test_drift_sensor_retrains_only_the_changed_customer_through_the_gate(world)
     req = requests[0]
     model = req.asset_selection[0].to_user_string().removesuffix("_model")
     before = client.get_model_version_by_alias(f"shifted-{model}", "champion").version
-    run = dg.materialize(list(defs.assets), selection=[k.to_user_string() for k in req.asset_selection],
-                         instance=instance, resources=defs.resources, partition_key=req.partition_key,
-                         tags=req.tags, raise_on_error=False)
+    run = dg.materialize(
+        list(defs.assets),
+        selection=[k.to_user_string() for k in req.asset_selection],
+        instance=instance,
+        resources=defs.resources,
+        partition_key=req.partition_key,
+        tags=req.tags,
+        raise_on_error=False,
+    )
     m = meta(run, f"{model}_model")
     assert m["trigger"].startswith("drift")
     versions = client.search_model_versions(f"name='shifted-{model}'")
@@ -213,9 +259,8 @@ def test_drift_sensor_retrains_only_the_changed_customer_through_the_gate(world)
 
 def test_daily_schedule_requests_yesterday_for_every_customer_in_its_timezone(world):
     instance = world["instance"]
-    at = datetime(2026, 5, 2, 6, 0, tzinfo=timezone.utc)
-    with dg.build_schedule_context(instance=instance, scheduled_execution_time=at,
-                                   resources=defs.resources) as ctx:
+    at = datetime(2026, 5, 2, 6, 0, tzinfo=UTC)
+    with dg.build_schedule_context(instance=instance, scheduled_execution_time=at, resources=defs.resources) as ctx:
         requests = daily_refresh(ctx)
     # both test customers are in Asia/Kolkata (from the powerplay entry): at 06:00 UTC yesterday is May 1st
     assert sorted(r.partition_key for r in requests) == ["shifted|2026-05-01", "stable|2026-05-01"]
@@ -226,8 +271,10 @@ def test_daily_stages_chain_from_ingest_to_outputs(world):
     """A day run by the jobs the schedule starts: each successful stage makes the sensor ask for the next."""
     instance = world["instance"]
     day = SCORED_AFTER + timedelta(days=1)
-    request = dg.RunRequest(partition_key=f"stable|{day}", tags={"growth/customer": "stable",
-                                                                  "growth/day": str(day), "growth/pipeline": "daily"})
+    request = dg.RunRequest(
+        partition_key=f"stable|{day}",
+        tags={"growth/customer": "stable", "growth/day": str(day), "growth/pipeline": "daily"},
+    )
     job_name, seen = "daily_ingest", []
     while True:
         job = defs.resolve_job_def(job_name)
@@ -236,8 +283,11 @@ def test_daily_stages_chain_from_ingest_to_outputs(world):
         seen.append(job_name)
         success = instance.get_records_for_run(result.run_id, of_type=DagsterEventType.RUN_SUCCESS).records[0]
         ctx = dg.build_run_status_sensor_context(
-            sensor_name="daily_pipeline_next_stage", dagster_instance=instance,
-            dagster_run=instance.get_run_by_id(result.run_id), dagster_event=success.event_log_entry.dagster_event)
+            sensor_name="daily_pipeline_next_stage",
+            dagster_instance=instance,
+            dagster_run=instance.get_run_by_id(result.run_id),
+            dagster_event=success.event_log_entry.dagster_event,
+        )
         nxt = daily_pipeline_next_stage(ctx)
         if not isinstance(nxt, dg.RunRequest):
             break
@@ -254,8 +304,14 @@ def test_definitions_load_with_schedules_and_sensors(tmp_path):
     home.mkdir()
     shutil.copyfile(REPO_ROOT / "dagster.yaml", home / "dagster.yaml")
     env = {**os.environ, "DAGSTER_HOME": str(home), "GROWTH_HOME": str(tmp_path / "growth")}
-    done = subprocess.run([sys.executable, "-m", "dagster", "definitions", "validate", "-w", "workspace.yaml"],
-                          cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [sys.executable, "-m", "dagster", "definitions", "validate", "-w", "workspace.yaml"],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0 and "All code locations passed validation" in done.stderr + done.stdout, done.stderr
     dg.Definitions.validate_loadable(defs)
     assert {s.name for s in defs.schedules} == {"daily_refresh", "weekly_retrain"}
@@ -276,9 +332,18 @@ def _chromium():
 
     opts = webdriver.ChromeOptions()
     opts.binary_location = chrome
-    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                "--disable-dev-shm-usage", "--window-size=1280,2000"):
+    for arg in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--disable-dev-shm-usage",
+        "--window-size=1280,2000",
+    ):
         opts.add_argument(arg)
     opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     return webdriver.Chrome(service=Service(driver), options=opts)
@@ -288,9 +353,13 @@ def test_analytics_and_customer_report_render_in_a_real_browser(world, tmp_path)
     """After scoring: the analytics assets and the report; the report opens in headless Chromium with every
     chart loaded and no console error, and shows the published scores and the models in service."""
     instance, paths = world["instance"], world["paths"]
-    result = dg.materialize(list(defs.assets), selection=["channels", "top_users", "channel_ltv", "cohort_retention",
-                                                          "campaign_lift", "customer_report"],
-                            instance=instance, resources=defs.resources, partition_key="stable")
+    result = dg.materialize(
+        list(defs.assets),
+        selection=["channels", "top_users", "channel_ltv", "cohort_retention", "campaign_lift", "customer_report"],
+        instance=instance,
+        resources=defs.resources,
+        partition_key="stable",
+    )
     assert result.success
     channels = meta(result, "channels")
     with _warehouse(world, "stable") as con:
@@ -304,8 +373,11 @@ def test_analytics_and_customer_report_render_in_a_real_browser(world, tmp_path)
         driver.get(index.as_uri())
         images = driver.find_elements("tag name", "img")
         assert len(images) >= 8
-        broken = [i.get_attribute("src") for i in images
-                  if not driver.execute_script("return arguments[0].complete && arguments[0].naturalWidth > 0", i)]
+        broken = [
+            i.get_attribute("src")
+            for i in images
+            if not driver.execute_script("return arguments[0].complete && arguments[0].naturalWidth > 0", i)
+        ]
         assert broken == []
         errors = [e for e in driver.get_log("browser") if e["level"] == "SEVERE"]
         assert errors == []
@@ -319,7 +391,9 @@ def test_analytics_and_customer_report_render_in_a_real_browser(world, tmp_path)
     try:
         driver.get(index.as_uri())
         images = driver.find_elements("tag name", "img")
-        assert any(not driver.execute_script("return arguments[0].complete && arguments[0].naturalWidth > 0", i)
-                   for i in images)
+        assert any(
+            not driver.execute_script("return arguments[0].complete && arguments[0].naturalWidth > 0", i)
+            for i in images
+        )
     finally:
         driver.quit()

@@ -6,7 +6,7 @@ import gzip
 import json
 import re
 from collections import Counter, defaultdict
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -14,7 +14,7 @@ import numpy as np
 import polars as pl
 import pytest
 
-from growth_pipeline.lib.demo_data import (
+from growth_pipeline.lib.demo.generator import (
     CUISINES,
     DEMO_TIMEZONES,
     BehaviourChange,
@@ -88,8 +88,10 @@ class Day:
 
 
 def read_all(spec: DemoSpec, out: Path) -> list[Day]:
-    return [Day(spec.start + timedelta(days=k), day_files_for(spec, out, spec.start + timedelta(days=k)))
-            for k in range(spec.days)]
+    return [
+        Day(spec.start + timedelta(days=k), day_files_for(spec, out, spec.start + timedelta(days=k)))
+        for k in range(spec.days)
+    ]
 
 
 def dedup_key(rec: dict) -> tuple:
@@ -218,8 +220,18 @@ def test_powerplay_events_and_properties(pp):
             assert p["mp_processing_time_ms"] >= seconds(p["time"]) * 1000
             if rec["event"] == "Subscription Purchased":
                 assert p["currency"] == "INR" and isinstance(p["amount"], int) and p["amount"] > 0 and p["plan"]
-    for ev in ("Sign Up", "App Open", "Project Created", "Task Created", "Task Completed", "Attendance Marked",
-               "Material Request Created", "Photo Uploaded", "Report Generated", "Subscription Purchased"):
+    for ev in (
+        "Sign Up",
+        "App Open",
+        "Project Created",
+        "Task Created",
+        "Task Completed",
+        "Attendance Marked",
+        "Material Request Created",
+        "Photo Uploaded",
+        "Report Generated",
+        "Subscription Purchased",
+    ):
         assert events[ev] > 0, ev
     assert oses.most_common(1)[0][0] == "Android" and oses["iOS"] > 0 and oses["Windows"] + oses["Mac OS X"] > 0
     assert {"Mumbai", "Pune", "Bengaluru"} <= cities
@@ -252,8 +264,10 @@ def test_every_event_falls_on_its_file_day_except_late_resends(which, request):
 def test_dst_day_has_23_hours_of_events(fd):
     _, _, days, _ = fd
     dst = next(d for d in days if d.day == date(2024, 3, 10))
-    hours = {datetime.fromtimestamp(seconds(r["properties"]["time"]), ZoneInfo("America/Los_Angeles")).hour
-             for r, _, _ in dst.records}
+    hours = {
+        datetime.fromtimestamp(seconds(r["properties"]["time"]), ZoneInfo("America/Los_Angeles")).hour
+        for r, _, _ in dst.records
+    }
     assert 2 not in hours  # 02:00-03:00 does not exist that day
     assert len(hours) >= 18
 
@@ -268,10 +282,19 @@ def test_millisecond_share(pp):
 
 
 def test_time_in_project_timezone_encodes_local_wall_clock(tmp_path):
-    base = DemoSpec("foodie", n_users=150, start=date(2024, 3, 8), days=4, seed=9, duplicate_share=0,
-                    malformed_per_day=0)
-    local = DemoSpec("foodie", n_users=150, start=date(2024, 3, 8), days=4, seed=9, duplicate_share=0,
-                     malformed_per_day=0, time_in_project_timezone=True)
+    base = DemoSpec(
+        "foodie", n_users=150, start=date(2024, 3, 8), days=4, seed=9, duplicate_share=0, malformed_per_day=0
+    )
+    local = DemoSpec(
+        "foodie",
+        n_users=150,
+        start=date(2024, 3, 8),
+        days=4,
+        seed=9,
+        duplicate_share=0,
+        malformed_per_day=0,
+        time_in_project_timezone=True,
+    )
     generate_demo(base, tmp_path / "utc")
     generate_demo(local, tmp_path / "local")
     tz = ZoneInfo("America/Los_Angeles")
@@ -284,7 +307,7 @@ def test_time_in_project_timezone_encodes_local_wall_clock(tmp_path):
             t_true, t_local = seconds(true["time"]), seconds(p["time"])
             assert t_local - t_true == datetime.fromtimestamp(t_true, tz).utcoffset().total_seconds()
             # read as UTC, the wall clock falls on the file's day; processing time stays true UTC ms
-            assert datetime.fromtimestamp(t_local, timezone.utc).date() == d.day
+            assert datetime.fromtimestamp(t_local, UTC).date() == d.day
             assert p["mp_processing_time_ms"] == true["mp_processing_time_ms"]
             n += 1
     assert n == len(utc_by_id) > 1000
@@ -348,8 +371,9 @@ def test_terminated_early_is_the_last_line_of_its_file(pp):
 
 
 def test_no_dirt_when_disabled(tmp_path):
-    spec = DemoSpec("powerplay", n_users=100, start=date(2024, 1, 1), days=5, ms_share=0.0, duplicate_share=0.0,
-                    malformed_per_day=0)
+    spec = DemoSpec(
+        "powerplay", n_users=100, start=date(2024, 1, 1), days=5, ms_share=0.0, duplicate_share=0.0, malformed_per_day=0
+    )
     s = generate_demo(spec, tmp_path)
     days = read_all(spec, tmp_path)
     assert s.duplicates == 0 and sum(s.malformed.values()) == 0
@@ -402,15 +426,16 @@ def test_anonymous_then_identified_users(pp):
 
     known = set(truth["anon_distinct_id"]) | set(truth["user_id"])
     never = [did for did in by_did if did not in known]
-    assert never and all(all(r["event"] in ("App Open", "Login", "Page View", "Onboarding Viewed")
-                             for r in by_did[did]) for did in never)
+    assert never and all(
+        all(r["event"] in ("App Open", "Login", "Page View", "Onboarding Viewed") for r in by_did[did]) for did in never
+    )
     assert any(did.startswith("$device:") for did in never)
 
 
 # ------------------------------------------------------------------------------------------------ truth
 def user_events(days: list[Day], truth: pl.DataFrame) -> dict[str, list[tuple[int, str, dict]]]:
     """Events per user id (identified and anonymous ids mapped), each (time s, event, properties)."""
-    anon_to_user = dict(zip(truth["anon_distinct_id"], truth["user_id"]))
+    anon_to_user = dict(zip(truth["anon_distinct_id"], truth["user_id"], strict=False))
     out: dict[str, list] = defaultdict(list)
     for d in days:
         for rec, _, _ in d.records:
@@ -428,9 +453,25 @@ def test_truth_one_row_per_user_and_consistent_with_events(which, request):
     goal_ev, conv_ev = meta["goal_event"], meta["conversion_event"]
     assert truth.height == spec.n_users == summary.users
     assert truth["user_id"].n_unique() == truth.height and truth["device_id"].n_unique() == truth.height
-    for c in ("user_id", "device_id", "signup_time", "channel", "platform", "city", "engagement",
-              "price_sensitivity", "churn_hazard", "activity_rate", "conversion_hazard", "purchase_rate",
-              "mean_order_value", "goal_hazard", "churn_time", "conversion_time", "goal_time"):
+    for c in (
+        "user_id",
+        "device_id",
+        "signup_time",
+        "channel",
+        "platform",
+        "city",
+        "engagement",
+        "price_sensitivity",
+        "churn_hazard",
+        "activity_rate",
+        "conversion_hazard",
+        "purchase_rate",
+        "mean_order_value",
+        "goal_hazard",
+        "churn_time",
+        "conversion_time",
+        "goal_time",
+    ):
         assert c in truth.columns, c
     for c in ("churn_hazard", "conversion_hazard", "goal_hazard", "fade_exit_hazard"):
         assert truth[c].min() > 0 and truth[c].max() <= 1
@@ -469,13 +510,15 @@ def test_truth_json_documents_the_generator(pp):
 
 
 def test_activity_declines_before_gradual_churn(tmp_path):
-    spec = DemoSpec("powerplay", n_users=2500, start=date(2024, 1, 1), days=90, seed=2, malformed_per_day=0,
-                    duplicate_share=0.0)
+    spec = DemoSpec(
+        "powerplay", n_users=2500, start=date(2024, 1, 1), days=90, seed=2, malformed_per_day=0, duplicate_share=0.0
+    )
     generate_demo(spec, tmp_path)
     truth = pl.read_parquet(tmp_path / "truth.parquet")
     ev = user_events(read_all(spec, tmp_path), truth)
-    churned = truth.filter(pl.col("churn_date").is_not_null()
-                           & ((pl.col("churn_date") - pl.col("signup_date")).dt.total_days() >= 29))
+    churned = truth.filter(
+        pl.col("churn_date").is_not_null() & ((pl.col("churn_date") - pl.col("signup_date")).dt.total_days() >= 29)
+    )
     ratios = {}
     for gradual in (True, False):
         sel = churned.filter((pl.col("fade_exit_hazard") < 1) == gradual)
@@ -488,9 +531,12 @@ def test_activity_declines_before_gradual_churn(tmp_path):
         assert sel.height > 40
         ratios[gradual] = late / early
     # per user-day, fading users do less than half of what they did in the two weeks before fading
-    faded = truth.filter(pl.col("churn_date").is_not_null() & (pl.col("fade_exit_hazard") < 1)
-                         & (pl.col("churn_date") > pl.col("fade_start_date"))
-                         & ((pl.col("fade_start_date") - pl.col("signup_date")).dt.total_days() >= 15))
+    faded = truth.filter(
+        pl.col("churn_date").is_not_null()
+        & (pl.col("fade_exit_hazard") < 1)
+        & (pl.col("churn_date") > pl.col("fade_start_date"))
+        & ((pl.col("fade_start_date") - pl.col("signup_date")).dt.total_days() >= 15)
+    )
     before_fade = in_fade = fade_days = 0
     for row in faded.iter_rows(named=True):
         ct, ft = row["churn_time"].timestamp(), row["fade_start_time"].timestamp()
@@ -513,7 +559,8 @@ def test_behaviour_change_halves_the_event_rate(tmp_path):
     generate_demo(changed, tmp_path / "changed")
     # the hidden truth does not depend on the behaviour change
     assert pl.read_parquet(tmp_path / "base" / "truth.parquet").equals(
-        pl.read_parquet(tmp_path / "changed" / "truth.parquet"))
+        pl.read_parquet(tmp_path / "changed" / "truth.parquet")
+    )
     # before the change the files are byte-identical
     for k in range(10):
         name = f"{kw['start'] + timedelta(days=k)}.jsonl.gz"
@@ -544,8 +591,7 @@ def test_behaviour_change_halves_the_event_rate(tmp_path):
 def test_behaviour_change_rejects_outcome_events(tmp_path):
     bad = BehaviourChange(start=date(2024, 1, 2), event="Subscription Purchased", factor=0.5)
     with pytest.raises(ValueError):
-        generate_demo(DemoSpec("powerplay", n_users=10, start=date(2024, 1, 1), days=2, behaviour_change=bad),
-                      tmp_path)
+        generate_demo(DemoSpec("powerplay", n_users=10, start=date(2024, 1, 1), days=2, behaviour_change=bad), tmp_path)
 
 
 # ------------------------------------------------------------------------------------------------ oracle
@@ -562,8 +608,9 @@ def realised(truth: pl.DataFrame, probs: pl.DataFrame, col: str, as_of: date, h:
     return (j[col].is_not_null() & (j[col] > as_of) & (j[col] <= as_of + timedelta(days=h))).to_numpy()
 
 
-@pytest.mark.parametrize("kind,col", [("churn", "churn_date"), ("conversion", "conversion_date"),
-                                      ("goal", "goal_date")])
+@pytest.mark.parametrize(
+    "kind,col", [("churn", "churn_date"), ("conversion", "conversion_date"), ("goal", "goal_date")]
+)
 def test_oracle_probabilities_rank_and_calibrate_realised_outcomes(oracle_data, kind, col):
     spec, _, truth = oracle_data
     as_of, h = spec.start + timedelta(days=40), 30
@@ -588,8 +635,10 @@ def test_oracle_populations(oracle_data):
     signed = truth.filter(pl.col("signup_date") <= as_of)
     alive = signed.filter(~before("churn_date"))
     assert true_outcome_probability(truth, "churn", as_of, 7).height == alive.height
-    assert true_outcome_probability(truth, "conversion", as_of, 7).height == alive.filter(
-        ~before("conversion_date")).height
+    assert (
+        true_outcome_probability(truth, "conversion", as_of, 7).height
+        == alive.filter(~before("conversion_date")).height
+    )
     assert true_outcome_probability(truth, "goal", as_of, 7).height == alive.filter(~before("goal_date")).height
     ltv = true_outcome_probability(truth, "ltv", as_of, 30)
     assert ltv.columns == ["user_id", "expected_revenue"] and ltv.height == signed.height
@@ -611,8 +660,9 @@ def test_oracle_churn_formula_matches_closed_form(oracle_data):
     p, q = probs["churn_hazard"].to_numpy(), probs["fade_exit_hazard"].to_numpy()
     in_b = (probs["fade_start_date"].is_not_null() & (probs["fade_start_date"] <= as_of)).to_numpy()
     j = np.arange(1, h + 1)[None, :]
-    in_a_closed = 1 - (1 - p) ** h - (((1 - p[:, None]) ** (j - 1)) * p[:, None]
-                                      * (1 - q[:, None]) ** (h - j + 1)).sum(1)
+    in_a_closed = (
+        1 - (1 - p) ** h - (((1 - p[:, None]) ** (j - 1)) * p[:, None] * (1 - q[:, None]) ** (h - j + 1)).sum(1)
+    )
     expected = np.where(in_b, 1 - (1 - q) ** h, in_a_closed)
     np.testing.assert_allclose(probs["probability"].to_numpy(), expected, atol=1e-9)
     abrupt = (q == 1) & ~in_b
@@ -622,12 +672,12 @@ def test_oracle_churn_formula_matches_closed_form(oracle_data):
 def test_silence_posterior_matches_a_simulation_of_the_daily_process():
     """Users engaged at the end of an active day, then silent for r days: the share of them that churned (or is
     fading) equals what simulating the generator's process and keeping the silent ones gives."""
-    from growth_pipeline.lib.demo_data import FADE_ACTIVITY_DECAY
-    from growth_pipeline.lib.oracle import silence_posterior
+    from growth_pipeline.lib.demo.generator import FADE_ACTIVITY_DECAY
+    from growth_pipeline.lib.demo.oracle import silence_posterior
 
     rng = np.random.default_rng(5)
     n, p, q, rate, r = 400_000, 0.06, 0.1, 0.8, 6
-    state = np.zeros(n, dtype=np.int8)      # 0 engaged, 1 fading, 2 churned
+    state = np.zeros(n, dtype=np.int8)  # 0 engaged, 1 fading, 2 churned
     age = np.zeros(n, dtype=np.int64)
     silent = np.ones(n, dtype=bool)
     for _ in range(r):
@@ -643,15 +693,15 @@ def test_silence_posterior_matches_a_simulation_of_the_daily_process():
     for value, k in ((pa[0], 0), (pb[0], 1), (pd[0], 2)):
         share = (kept == k).mean()
         assert abs(value - share) < 4 * np.sqrt(share * (1 - share) / kept.size) + 1e-3
-    assert (pa[1], pb[1], pd[1]) == (1.0, 0.0, 0.0)   # no silence yet: engaged, as assumed
-    assert pd[0] > 0.05   # and silence is real evidence of churn
+    assert (pa[1], pb[1], pd[1]) == (1.0, 0.0, 0.0)  # no silence yet: engaged, as assumed
+    assert pd[0] > 0.05  # and silence is real evidence of churn
 
 
 def test_observed_state_oracle_sits_between_a_silent_and_an_active_user(oracle_data):
     """oracle_observed: for a user active today it is the traits oracle; the longer the silence, the higher the
     churn probability and the lower the chance of converting; it still ranks realised outcomes."""
-    from growth_pipeline.lib.labels import DEFAULTS
-    from growth_pipeline.lib.oracle import observed_state_probability
+    from growth_pipeline.lib.demo.oracle import observed_state_probability
+    from growth_pipeline.lib.models.labels import DEFAULTS
 
     spec, _, truth = oracle_data
     as_of = spec.start + timedelta(days=40)
@@ -664,7 +714,8 @@ def test_observed_state_oracle_sits_between_a_silent_and_an_active_user(oracle_d
     assert (quiet >= active - 1e-12).all() and (quiet > active + 0.05).mean() > 0.5
     conv = DEFAULTS["conversion"]
     c_test = true_outcome_probability(truth, "conversion", as_of, conv.horizon_days).select(
-        pl.col("user_id").alias("user_key"), pl.lit(0).alias("recency_days"))
+        pl.col("user_id").alias("user_key"), pl.lit(0).alias("recency_days")
+    )
     c0 = observed_state_probability(truth, c_test, as_of, conv)
     c10 = observed_state_probability(truth, c_test.with_columns(pl.lit(10).alias("recency_days")), as_of, conv)
     assert (c10 <= c0 + 1e-12).all()
@@ -684,8 +735,11 @@ def test_oracle_expected_revenue_matches_realised(oracle_data):
         d = Day(day, day_files_for(spec, out, day))
         seen = set()
         for rec, _, _ in d.records:
-            if rec["event"] != "Subscription Purchased" or dedup_key(rec) in seen \
-                    or rec["properties"]["distinct_id"] not in users:
+            if (
+                rec["event"] != "Subscription Purchased"
+                or dedup_key(rec) in seen
+                or rec["properties"]["distinct_id"] not in users
+            ):
                 continue
             seen.add(dedup_key(rec))
             if local_date(rec["properties"]["time"], "Asia/Kolkata") == day:

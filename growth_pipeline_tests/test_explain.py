@@ -1,4 +1,5 @@
-"""Explanations: SHAP values, global importance, phrases and per-user top reasons (growth_pipeline.lib.explain)."""
+"""Explanations: SHAP values, global importance, phrases and per-user top reasons
+(growth_pipeline.lib.scoring.explain)."""
 
 from __future__ import annotations
 
@@ -10,95 +11,104 @@ import polars as pl
 import pytest
 from catboost import CatBoostClassifier, CatBoostRegressor
 
-from growth_pipeline.lib.explain import (
-    describe, fmt_number, global_importance, reasons_frame, shap_matrix, top_reasons,
+from growth_pipeline.lib.models.model_types import model_input
+from growth_pipeline.lib.scoring.explain import (
+    describe,
+    fmt_number,
+    global_importance,
+    reasons_frame,
+    shap_matrix,
+    top_reasons,
 )
-from growth_pipeline.lib.model_types import model_input
 
 CB = dict(iterations=50, thread_count=2, allow_writing_files=False, verbose=False, random_seed=7)
 
 
 # ------------------------------------------------------------------------------------------------- describe
 
-@pytest.mark.parametrize("feature, value, expected", [
-    # recency
-    ("recency_days", 12, "no activity for 12 days"),
-    ("recency_days", 12.0, "no activity for 12 days"),
-    ("recency_days", 2, "no activity for 2 days"),
-    ("recency_days", 1, "last active yesterday"),
-    ("recency_days", 0, "active today"),
-    ("recency_days", None, "never active"),
-    ("recency_days", float("nan"), "never active"),
-    # windows
-    ("events_7d", 3, "3 events in the last 7 days"),
-    ("events_7d", 1, "1 event in the last 7 days"),
-    ("events_7d", 0, "no events in the last 7 days"),
-    ("events_7d", None, "no events in the last 7 days"),
-    ("events_1d", 2, "2 events in the last day"),
-    ("events_90d", 12345, "12,345 events in the last 90 days"),
-    ("sessions_28d", 1, "1 session in the last 28 days"),
-    ("sessions_28d", 4, "4 sessions in the last 28 days"),
-    ("active_days_28d", 2, "active on 2 of the last 28 days"),
-    ("active_days_28d", 0, "not active in the last 28 days"),
-    ("active_days_1d", 1, "active in the last day"),
-    ("revenue_90d", 1250.0, "1,250 revenue in the last 90 days"),
-    ("revenue_90d", 12.34, "12.3 revenue in the last 90 days"),
-    ("revenue_7d", 0.0, "no revenue in the last 7 days"),
-    ("purchases_90d", 0, "no purchases in the last 90 days"),
-    ("purchases_90d", 1, "1 purchase in the last 90 days"),
-    # trends
-    ("trend_events_7v21", 1 / 3, "3x fewer events than the 3 weeks before"),
-    ("trend_events_7v21", 0.5, "2x fewer events than the 3 weeks before"),
-    ("trend_events_7v21", 2.5, "2.5x more events than the 3 weeks before"),
-    ("trend_events_7v21", 1.5, "1.5x more events than the 3 weeks before"),
-    ("trend_events_7v21", 1.0, "events steady against the 3 weeks before"),
-    ("trend_events_7v21", 0.8, "events steady against the 3 weeks before"),
-    ("trend_events_7v21", 0.0, "no events in the last 7 days after an active 3 weeks"),
-    ("trend_events_7v21", None, "no events in the last 4 weeks"),
-    ("trend_events_7v21", math.inf, "events in the last 7 days after none in the 3 weeks before"),
-    ("trend_task_created_7v21", 0.25, "4x fewer task created than the 3 weeks before"),
-    # per-event counts and shares
-    ("n_task_created_28d", 4, "4 task created in the last 28 days"),
-    ("n_task_created_28d", 0, "no task created in the last 28 days"),
-    ("share_task_created_28d", 0.35, "35% of activity is task created"),
-    ("share_task_created_28d", 0.001, "<1% of activity is task created"),
-    ("share_task_created_28d", None, "no activity in the last 28 days"),
-    # lifetime
-    ("days_since_signup", 40, "signed up 40 days ago"),
-    ("days_since_signup", 1, "signed up yesterday"),
-    ("days_since_signup", 0, "signed up today"),
-    ("days_since_first_seen", 40, "first seen 40 days ago"),
-    ("lifetime_active_days", 25, "active on 25 days in total"),
-    ("lifetime_active_days", 1, "active on 1 day in total"),
-    ("lifetime_revenue", 2400, "2,400 revenue to date"),
-    ("lifetime_revenue", 0, "no revenue to date"),
-    ("lifetime_purchases", 3, "3 purchases to date"),
-    ("lifetime_purchases", 1, "1 purchase to date"),
-    ("days_since_last_purchase", 20, "last purchase 20 days ago"),
-    ("days_since_last_purchase", None, "never purchased"),
-    ("days_since_last_purchase", float("nan"), "never purchased"),
-    ("converted", 1, "already a paying customer"),
-    ("converted", 0, "not yet a paying customer"),
-    ("converted", True, "already a paying customer"),
-    ("goals_lifetime", 2, "reached the goal 2 times"),
-    ("goals_lifetime", 1, "reached the goal once"),
-    ("goals_lifetime", 0, "has not reached the goal yet"),
-    # categoricals
-    ("channel", "facebook", "came from facebook"),
-    ("channel", "missing", "channel unknown"),
-    ("channel", None, "channel unknown"),
-    ("platform", "android", "uses android"),
-    ("country", "IN", "in IN"),
-    ("city", "Pune", "in Pune"),
-    ("city", "missing", "city unknown"),
-    ("prop_plan_type", "pro", "plan type is pro"),
-    ("prop_plan_type", "missing", "plan type unknown"),
-    # anything else
-    ("weird_score", 3.14159, "weird score = 3.1"),
-    ("weird_score", 1234567.0, "weird score = 1,234,567"),
-    ("weird_score", None, "weird score unknown"),
-    ("weird_flag", "yes", "weird flag = yes"),
-])
+
+@pytest.mark.parametrize(
+    "feature, value, expected",
+    [
+        # recency
+        ("recency_days", 12, "no activity for 12 days"),
+        ("recency_days", 12.0, "no activity for 12 days"),
+        ("recency_days", 2, "no activity for 2 days"),
+        ("recency_days", 1, "last active yesterday"),
+        ("recency_days", 0, "active today"),
+        ("recency_days", None, "never active"),
+        ("recency_days", float("nan"), "never active"),
+        # windows
+        ("events_7d", 3, "3 events in the last 7 days"),
+        ("events_7d", 1, "1 event in the last 7 days"),
+        ("events_7d", 0, "no events in the last 7 days"),
+        ("events_7d", None, "no events in the last 7 days"),
+        ("events_1d", 2, "2 events in the last day"),
+        ("events_90d", 12345, "12,345 events in the last 90 days"),
+        ("sessions_28d", 1, "1 session in the last 28 days"),
+        ("sessions_28d", 4, "4 sessions in the last 28 days"),
+        ("active_days_28d", 2, "active on 2 of the last 28 days"),
+        ("active_days_28d", 0, "not active in the last 28 days"),
+        ("active_days_1d", 1, "active in the last day"),
+        ("revenue_90d", 1250.0, "1,250 revenue in the last 90 days"),
+        ("revenue_90d", 12.34, "12.3 revenue in the last 90 days"),
+        ("revenue_7d", 0.0, "no revenue in the last 7 days"),
+        ("purchases_90d", 0, "no purchases in the last 90 days"),
+        ("purchases_90d", 1, "1 purchase in the last 90 days"),
+        # trends
+        ("trend_events_7v21", 1 / 3, "3x fewer events than the 3 weeks before"),
+        ("trend_events_7v21", 0.5, "2x fewer events than the 3 weeks before"),
+        ("trend_events_7v21", 2.5, "2.5x more events than the 3 weeks before"),
+        ("trend_events_7v21", 1.5, "1.5x more events than the 3 weeks before"),
+        ("trend_events_7v21", 1.0, "events steady against the 3 weeks before"),
+        ("trend_events_7v21", 0.8, "events steady against the 3 weeks before"),
+        ("trend_events_7v21", 0.0, "no events in the last 7 days after an active 3 weeks"),
+        ("trend_events_7v21", None, "no events in the last 4 weeks"),
+        ("trend_events_7v21", math.inf, "events in the last 7 days after none in the 3 weeks before"),
+        ("trend_task_created_7v21", 0.25, "4x fewer task created than the 3 weeks before"),
+        # per-event counts and shares
+        ("n_task_created_28d", 4, "4 task created in the last 28 days"),
+        ("n_task_created_28d", 0, "no task created in the last 28 days"),
+        ("share_task_created_28d", 0.35, "35% of activity is task created"),
+        ("share_task_created_28d", 0.001, "<1% of activity is task created"),
+        ("share_task_created_28d", None, "no activity in the last 28 days"),
+        # lifetime
+        ("days_since_signup", 40, "signed up 40 days ago"),
+        ("days_since_signup", 1, "signed up yesterday"),
+        ("days_since_signup", 0, "signed up today"),
+        ("days_since_first_seen", 40, "first seen 40 days ago"),
+        ("lifetime_active_days", 25, "active on 25 days in total"),
+        ("lifetime_active_days", 1, "active on 1 day in total"),
+        ("lifetime_revenue", 2400, "2,400 revenue to date"),
+        ("lifetime_revenue", 0, "no revenue to date"),
+        ("lifetime_purchases", 3, "3 purchases to date"),
+        ("lifetime_purchases", 1, "1 purchase to date"),
+        ("days_since_last_purchase", 20, "last purchase 20 days ago"),
+        ("days_since_last_purchase", None, "never purchased"),
+        ("days_since_last_purchase", float("nan"), "never purchased"),
+        ("converted", 1, "already a paying customer"),
+        ("converted", 0, "not yet a paying customer"),
+        ("converted", True, "already a paying customer"),
+        ("goals_lifetime", 2, "reached the goal 2 times"),
+        ("goals_lifetime", 1, "reached the goal once"),
+        ("goals_lifetime", 0, "has not reached the goal yet"),
+        # categoricals
+        ("channel", "facebook", "came from facebook"),
+        ("channel", "missing", "channel unknown"),
+        ("channel", None, "channel unknown"),
+        ("platform", "android", "uses android"),
+        ("country", "IN", "in IN"),
+        ("city", "Pune", "in Pune"),
+        ("city", "missing", "city unknown"),
+        ("prop_plan_type", "pro", "plan type is pro"),
+        ("prop_plan_type", "missing", "plan type unknown"),
+        # anything else
+        ("weird_score", 3.14159, "weird score = 3.1"),
+        ("weird_score", 1234567.0, "weird score = 1,234,567"),
+        ("weird_score", None, "weird score unknown"),
+        ("weird_flag", "yes", "weird flag = yes"),
+    ],
+)
 def test_describe(feature, value, expected):
     assert describe(feature, value) == expected
 
@@ -128,6 +138,7 @@ def test_fmt_number():
 
 # ---------------------------------------------------------------------------------------------------- SHAP
 
+
 def small_frame(n: int, seed: int = 0) -> pl.DataFrame:
     rng = np.random.default_rng(seed)
     recency = rng.integers(0, 30, n)
@@ -137,8 +148,15 @@ def small_frame(n: int, seed: int = 0) -> pl.DataFrame:
     channel[rng.uniform(size=n) < 0.1] = None
     logit = 0.15 * (recency - 15) - 0.2 * np.nan_to_num(events - 5) + (channel == "facebook") * 0.8
     y = (rng.uniform(size=n) < 1 / (1 + np.exp(-logit))).astype(int)
-    return pl.DataFrame({"user_key": [f"u{i}" for i in range(n)], "label": y, "recency_days": recency,
-                         "events_7d": events, "channel": list(channel)})
+    return pl.DataFrame(
+        {
+            "user_key": [f"u{i}" for i in range(n)],
+            "label": y,
+            "recency_days": recency,
+            "events_7d": events,
+            "channel": list(channel),
+        }
+    )
 
 
 FEATURES = ["recency_days", "events_7d", "channel"]
@@ -153,6 +171,7 @@ def test_shap_matrix_classifier_sums_to_raw_prediction():
     assert sv.shape == (600, 3) and sv.dtype == np.float64
     raw = model.predict(x, prediction_type="RawFormulaVal")
     from catboost import Pool
+
     full = model.get_feature_importance(data=Pool(x, cat_features=CATS), type="ShapValues")
     expected_value = full[0, -1]
     np.testing.assert_allclose(sv.sum(axis=1) + expected_value, raw, atol=1e-6)
@@ -167,6 +186,7 @@ def test_shap_matrix_regressor_and_absent_column():
     model = CatBoostRegressor(**CB, cat_features=CATS).fit(x, target)
     sv = shap_matrix(model, df, FEATURES, CATS, thread_count=2, chunk_rows=150)
     from catboost import Pool
+
     ev = model.get_feature_importance(data=Pool(x, cat_features=CATS), type="ShapValues")[0, -1]
     np.testing.assert_allclose(sv.sum(axis=1) + ev, model.predict(x), atol=1e-6)
     # a feature today's data lacks is scored as empty, not an error
@@ -177,16 +197,19 @@ def test_shap_matrix_regressor_and_absent_column():
 
 # ------------------------------------------------------------------------------- recency-driven synthetic churn
 
+
 def test_recency_only_label_explained_by_recency():
     rng = np.random.default_rng(3)
     n = 3000
-    df = pl.DataFrame({
-        "user_key": np.arange(n),
-        "recency_days": rng.integers(0, 40, n),
-        "events_7d": rng.poisson(4, n),
-        "sessions_28d": rng.poisson(6, n),
-        "channel": rng.choice(["facebook", "google", "direct"], n),
-    })
+    df = pl.DataFrame(
+        {
+            "user_key": np.arange(n),
+            "recency_days": rng.integers(0, 40, n),
+            "events_7d": rng.poisson(4, n),
+            "sessions_28d": rng.poisson(6, n),
+            "channel": rng.choice(["facebook", "google", "direct"], n),
+        }
+    )
     feats = ["recency_days", "events_7d", "sessions_28d", "channel"]
     y = (df["recency_days"].to_numpy() > 20).astype(int)
     x = model_input(df, feats, ["channel"]).to_pandas()
@@ -222,15 +245,24 @@ def test_recency_only_label_explained_by_recency():
 
 # -------------------------------------------------------------------------------------------------- top_reasons
 
+
 def test_top_reasons_order_and_fill_when_few_positive():
     feats = ["recency_days", "events_7d", "channel", "lifetime_purchases"]
-    frame = pl.DataFrame({"recency_days": [12, 0, 3], "events_7d": [0, 5, 1], "channel": ["facebook", None, "x"],
-                          "lifetime_purchases": [1, 2, 0]})
-    shap = np.array([
-        [0.9, 0.3, -0.1, 0.5],     # three positive: 0.9, 0.5, 0.3
-        [-0.2, 0.4, -0.7, 0.0],    # one positive (0.4), then by magnitude: -0.7, -0.2
-        [-0.1, -0.3, -0.2, -0.05],  # none positive: by magnitude -0.3, -0.2, -0.1
-    ])
+    frame = pl.DataFrame(
+        {
+            "recency_days": [12, 0, 3],
+            "events_7d": [0, 5, 1],
+            "channel": ["facebook", None, "x"],
+            "lifetime_purchases": [1, 2, 0],
+        }
+    )
+    shap = np.array(
+        [
+            [0.9, 0.3, -0.1, 0.5],  # three positive: 0.9, 0.5, 0.3
+            [-0.2, 0.4, -0.7, 0.0],  # one positive (0.4), then by magnitude: -0.7, -0.2
+            [-0.1, -0.3, -0.2, -0.05],  # none positive: by magnitude -0.3, -0.2, -0.1
+        ]
+    )
     r = top_reasons(shap, frame, feats, k=3)
     assert r[0] == ["no activity for 12 days", "1 purchase to date", "no events in the last 7 days"]
     assert r[1] == ["5 events in the last 7 days", "channel unknown", "active today"]
@@ -243,8 +275,13 @@ def test_top_reasons_order_and_fill_when_few_positive():
     assert [len(x) for x in r5] == [4, 4, 4]
     assert r5[0][1] == "no purchases to date"
     # labels reach describe
-    lab = top_reasons(np.array([[1.0]]), pl.DataFrame({"n_task_created_28d": [2]}), ["n_task_created_28d"],
-                      labels={"task_created": "tasks created"}, k=3)
+    lab = top_reasons(
+        np.array([[1.0]]),
+        pl.DataFrame({"n_task_created_28d": [2]}),
+        ["n_task_created_28d"],
+        labels={"task_created": "tasks created"},
+        k=3,
+    )
     assert lab == [["2 tasks created in the last 28 days"]]
     # no rows
     assert top_reasons(np.zeros((0, 4)), frame.head(0), feats) == []
@@ -266,14 +303,20 @@ def test_global_importance_shares():
 def wide_frame(n: int, rng: np.random.Generator) -> tuple[pl.DataFrame, list[str]]:
     """60 features covering every naming pattern, integer-ish values so many repeat (as in real data)."""
     cols: dict[str, object] = {
-        "recency_days": rng.integers(0, 60, n), "days_since_signup": rng.integers(0, 400, n),
-        "days_since_first_seen": rng.integers(0, 400, n), "lifetime_active_days": rng.integers(0, 200, n),
-        "lifetime_revenue": np.round(rng.exponential(300, n), 2), "lifetime_purchases": rng.integers(0, 5, n),
+        "recency_days": rng.integers(0, 60, n),
+        "days_since_signup": rng.integers(0, 400, n),
+        "days_since_first_seen": rng.integers(0, 400, n),
+        "lifetime_active_days": rng.integers(0, 200, n),
+        "lifetime_revenue": np.round(rng.exponential(300, n), 2),
+        "lifetime_purchases": rng.integers(0, 5, n),
         "days_since_last_purchase": np.where(rng.uniform(size=n) < 0.7, np.nan, rng.integers(0, 90, n)),
-        "converted": rng.integers(0, 2, n), "goals_lifetime": rng.integers(0, 4, n),
+        "converted": rng.integers(0, 2, n),
+        "goals_lifetime": rng.integers(0, 4, n),
         "channel": rng.choice(["facebook", "google", "direct", "missing"], n),
-        "platform": rng.choice(["android", "ios", "web"], n), "country": rng.choice(["IN", "US", "DE"], n),
-        "city": rng.choice(["Pune", "Delhi", "missing"], n), "trend_events_7v21": np.round(rng.gamma(1, 1, n), 2),
+        "platform": rng.choice(["android", "ios", "web"], n),
+        "country": rng.choice(["IN", "US", "DE"], n),
+        "city": rng.choice(["Pune", "Delhi", "missing"], n),
+        "trend_events_7v21": np.round(rng.gamma(1, 1, n), 2),
     }
     for w in (1, 7, 28, 90):
         cols[f"events_{w}d"] = rng.poisson(w, n)
@@ -310,5 +353,5 @@ def test_top_reasons_timing_200k_by_60():
     # spot-check one row against a direct computation
     row = 12345
     key = shap[row]
-    top = sorted(range(60), key=lambda j: -key[j])[:3]   # with 60 normal draws, >= 3 are positive
+    top = sorted(range(60), key=lambda j: -key[j])[:3]  # with 60 normal draws, >= 3 are positive
     assert reasons[row] == [describe(names[j], frame[names[j]][row]) for j in top]

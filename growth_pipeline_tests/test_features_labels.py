@@ -7,10 +7,10 @@ import polars as pl
 import pytest
 
 from growth_pipeline.config import REPO_ROOT, Paths, customer_like, load_customers
-from growth_pipeline.lib.demo_data import DemoSpec, generate_demo
-from growth_pipeline.lib.features import build_features, feature_columns, read_customer_activity
-from growth_pipeline.lib.labels import LabelSpec, attach_labels, label_specs, population
-from growth_pipeline.lib.training import model_features
+from growth_pipeline.lib.demo.generator import DemoSpec, generate_demo
+from growth_pipeline.lib.features.user_features import build_features, feature_columns, read_customer_activity
+from growth_pipeline.lib.models.labels import LabelSpec, attach_labels, label_specs, population
+from growth_pipeline.lib.models.training import model_features
 from growth_pipeline_tests.warehouse_builder import load_days
 
 START = date(2026, 1, 1)
@@ -66,12 +66,24 @@ def test_feature_frame_has_the_promised_features(small_customer):
         act = activity(con, customer)
     f = build_features(act, START + timedelta(days=59))
     feats, cats = feature_columns(f)
-    for name in ("recency_days", "events_1d", "events_7d", "events_28d", "events_90d", "revenue_28d",
-                 "trend_events_7v21", "days_since_signup", "active_days_28d", "sessions_7d",
-                 "n_task_created_28d", "share_task_created_28d", "trend_task_created_7v21"):
+    for name in (
+        "recency_days",
+        "events_1d",
+        "events_7d",
+        "events_28d",
+        "events_90d",
+        "revenue_28d",
+        "trend_events_7v21",
+        "days_since_signup",
+        "active_days_28d",
+        "sessions_7d",
+        "n_task_created_28d",
+        "share_task_created_28d",
+        "trend_task_created_7v21",
+    ):
         assert name in feats, name
     assert {"channel", "platform", "country", "city"} <= set(cats)
-    assert {"prop_company_size", "prop_role"} <= set(feats)   # the customer's own filled properties
+    assert {"prop_company_size", "prop_role"} <= set(feats)  # the customer's own filled properties
     assert f["user_key"].n_unique() == f.height
     row = f.filter(pl.col("events_7d") > 0).row(0, named=True)
     assert row["recency_days"] < 7
@@ -79,17 +91,20 @@ def test_feature_frame_has_the_promised_features(small_customer):
 
 
 def daily(rows):
-    return pl.DataFrame(rows, schema=["day", "user_key", "events", "purchases", "goals", "churn_events", "revenue"],
-                        orient="row")
+    return pl.DataFrame(
+        rows, schema=["day", "user_key", "events", "purchases", "goals", "churn_events", "revenue"], orient="row"
+    )
 
 
 def test_labels_look_only_at_the_window_after_the_as_of_date():
     as_of = date(2026, 3, 1)
-    d = daily([
-        (date(2026, 3, 1), "a", 5, 0, 0, 0, 0.0),    # on the as-of day: not the future
-        (date(2026, 3, 10), "b", 2, 1, 1, 0, 99.0),  # inside a 14-day window
-        (date(2026, 3, 20), "c", 2, 1, 0, 0, 50.0),  # outside 14 days, inside 30
-    ])
+    d = daily(
+        [
+            (date(2026, 3, 1), "a", 5, 0, 0, 0, 0.0),  # on the as-of day: not the future
+            (date(2026, 3, 10), "b", 2, 1, 1, 0, 99.0),  # inside a 14-day window
+            (date(2026, 3, 20), "c", 2, 1, 0, 0, 50.0),  # outside 14 days, inside 30
+        ]
+    )
     pop = pl.DataFrame({"user_key": ["a", "b", "c"]})
     churn = attach_labels(pop, d, as_of, LabelSpec("churn", 14, "active"))
     assert dict(churn.select("user_key", "label").iter_rows()) == {"a": 1, "b": 0, "c": 1}
@@ -108,18 +123,26 @@ def test_populations_and_configured_horizons(small_customer):
     assert (specs["churn"].horizon_days, specs["conversion"].horizon_days, specs["ltv"].horizon_days) == (14, 30, 90)
     with pytest.raises(ValueError, match="between 7 and 365"):
         LabelSpec("churn", 400, "active")
-    f = pl.DataFrame({"user_key": ["a", "b", "c", "d"], "identified": [True, True, True, False],
-                      "signup_day": [date(2026, 1, 1)] * 4, "recency_days": [3, 40, 3, 1],
-                      "converted": [0, 0, 1, 0], "days_since_signup": [10, 10, 10, 10], "goals_lifetime": [0, 0, 2, 0]})
-    assert population(f, specs["churn"])["user_key"].to_list() == ["a", "c"]      # active in 28 days, identified
+    f = pl.DataFrame(
+        {
+            "user_key": ["a", "b", "c", "d"],
+            "identified": [True, True, True, False],
+            "signup_day": [date(2026, 1, 1)] * 4,
+            "recency_days": [3, 40, 3, 1],
+            "converted": [0, 0, 1, 0],
+            "days_since_signup": [10, 10, 10, 10],
+            "goals_lifetime": [0, 0, 2, 0],
+        }
+    )
+    assert population(f, specs["churn"])["user_key"].to_list() == ["a", "c"]  # active in 28 days, identified
     assert population(f, specs["conversion"])["user_key"].to_list() == ["a", "b"]  # not yet converted
     assert population(f, specs["goal"])["user_key"].to_list() == ["a"]
     buyers_again = LabelSpec("conversion", 30, "repeat_buyers", active_days=28)
-    assert population(f, buyers_again)["user_key"].to_list() == ["c"]            # bought before, still active
+    assert population(f, buyers_again)["user_key"].to_list() == ["c"]  # bought before, still active
 
 
 def test_bounded_hyperparameter_search_and_time_split(small_customer):
-    from growth_pipeline.lib.training import split_dates, train_model
+    from growth_pipeline.lib.models.training import split_dates, train_model
 
     customer, paths, root = small_customer
     with duckdb.connect(str(root / "s.duckdb")) as con:
@@ -142,8 +165,8 @@ def test_search_keeps_the_candidate_with_the_lowest_validation_log_loss():
     import pandas as pd
     from sklearn.metrics import log_loss
 
-    from growth_pipeline.lib.candidates import fit_catboost
-    from growth_pipeline.lib.training import _search, catboost_params
+    from growth_pipeline.lib.models.candidates import fit_catboost
+    from growth_pipeline.lib.models.training import _search, catboost_params
 
     rng = np.random.default_rng(3)
     x = pd.DataFrame({"a": rng.normal(size=1200), "b": rng.normal(size=1200), "c": rng.choice(["u", "v"], 1200)})
@@ -155,32 +178,42 @@ def test_search_keeps_the_candidate_with_the_lowest_validation_log_loss():
         params = {k: v for k, v in cand.items() if k != "score"}
         model = fit_catboost("classifier", catboost_params("classifier", 2, 0, **params), *data, ["c"])
         losses.append(log_loss(data[3], model.predict_proba(data[2])[:, 1]))
-        assert cand["score"] == pytest.approx(-losses[-1], rel=1e-4)   # scores are negated validation losses
+        assert cand["score"] == pytest.approx(-losses[-1], rel=1e-4)  # scores are negated validation losses
     best = tried[int(np.argmin(losses))]
     assert chosen == {k: v for k, v in best.items() if k != "score"}
 
 
 def test_user_weights_give_every_user_the_same_total_weight():
-    from growth_pipeline.lib.training import user_weights
+    from growth_pipeline.lib.models.training import user_weights
 
     frame = pl.DataFrame({"user_key": ["a", "a", "a", "b", "c", "c"]})
     w = user_weights(frame)
     totals = pl.DataFrame({"user_key": frame["user_key"], "w": w}).group_by("user_key").agg(pl.col("w").sum())
-    assert totals["w"].to_list() == pytest.approx([2.0] * 3)   # mean 1 over 6 rows: 6 / 3 users each
+    assert totals["w"].to_list() == pytest.approx([2.0] * 3)  # mean 1 over 6 rows: 6 / 3 users each
     assert w.mean() == pytest.approx(1.0)
 
 
 def test_custom_properties_are_the_users_own_not_each_events_detail(registry, growth_env, tmp_path):
     """`role` stays the same on a user's events (a feature); `items` changes with every basket (not one)."""
-    from growth_pipeline.lib.features import select_custom_properties
+    from growth_pipeline.lib.features.user_features import select_custom_properties
     from growth_pipeline_tests.conftest import epoch, event, write_export
 
     paths, root = growth_env
     customer = registry.get("acme")
     for day in (1, 2):
-        records = [event("Open", f"u{u}", epoch(2024, 3, day, 9 + k), f"{day}-{u}-{k}", role=["pm", "eng"][u % 2],
-                         items=(u * 7 + k * 3 + day) % 11, __user_id=f"u{u}")
-                   for u in range(12) for k in range(4)]
+        records = [
+            event(
+                "Open",
+                f"u{u}",
+                epoch(2024, 3, day, 9 + k),
+                f"{day}-{u}-{k}",
+                role=["pm", "eng"][u % 2],
+                items=(u * 7 + k * 3 + day) % 11,
+                __user_id=f"u{u}",
+            )
+            for u in range(12)
+            for k in range(4)
+        ]
         write_export(root / "sources" / "acme" / f"2024-03-0{day}.jsonl", records)
     with duckdb.connect(str(tmp_path / "props.duckdb")) as con:
         load_days(con, customer, paths, date(2024, 3, 1), date(2024, 3, 2))

@@ -3,9 +3,9 @@
 import duckdb
 import pytest
 
-from growth_pipeline.lib.catalog import build_event_catalog
-from growth_pipeline.lib.identities import build_identities
-from growth_pipeline.lib.raw_events import load_day
+from growth_pipeline.lib.identities.event_catalog import build_event_catalog
+from growth_pipeline.lib.identities.stitching import build_identities
+from growth_pipeline.lib.ingest.raw_events import load_day
 from growth_pipeline_tests.conftest import D1, epoch, event, write_export
 
 
@@ -27,35 +27,45 @@ def user_of(con):
 
 def test_simplified_id_merge_maps_device_and_anonymous_events_to_the_user(con, tmp_path):
     t = epoch(2024, 3, 1, 8)
-    _load(con, tmp_path, [
-        event("App Open", "$device:dev1", t, "1", __device_id="dev1"),
-        event("Sign Up", "alice", t + 60, "2", __device_id="dev1", __user_id="alice"),
-        event("Task Created", "alice", t + 120, "3", __user_id="alice", __device_id="dev1"),
-        # the same phone later used by bob after a log-out: the device stays alice's (first merge wins)
-        event("Sign Up", "bob", t + 600, "4", __device_id="dev1", __user_id="bob"),
-        event("App Open", "$device:dev2", t, "5", __device_id="dev2"),  # never signs up
-    ])
+    _load(
+        con,
+        tmp_path,
+        [
+            event("App Open", "$device:dev1", t, "1", __device_id="dev1"),
+            event("Sign Up", "alice", t + 60, "2", __device_id="dev1", __user_id="alice"),
+            event("Task Created", "alice", t + 120, "3", __user_id="alice", __device_id="dev1"),
+            # the same phone later used by bob after a log-out: the device stays alice's (first merge wins)
+            event("Sign Up", "bob", t + 600, "4", __device_id="dev1", __user_id="bob"),
+            event("App Open", "$device:dev2", t, "5", __device_id="dev2"),  # never signs up
+        ],
+    )
     stats = build_identities(con)
     m = user_of(con)
     assert m["$device:dev1"] == "alice" and m["alice"] == "alice" and m["bob"] == "bob"
     assert m["$device:dev2"] == "$device:dev2"
     assert stats["users"] == 3 and stats["identified_users"] == 2
-    n_users = con.execute("SELECT count(DISTINCT i.user_key) FROM raw.events e "
-                          "JOIN core.identities i ON i.id = e.distinct_id").fetchall()[0][0]
+    n_users = con.execute(
+        "SELECT count(DISTINCT i.user_key) FROM raw.events e JOIN core.identities i ON i.id = e.distinct_id"
+    ).fetchall()[0][0]
     assert n_users == 3  # alice's anonymous and identified events count as one user
 
 
 def test_original_api_identify_alias_and_merge(con, tmp_path):
     t = epoch(2024, 3, 1, 8)
-    _load(con, tmp_path, [
-        event("Page View", "anon-1", t, "1"),
-        event("$identify", "carol", t + 10, "2", __anon_distinct_id="anon-1", __identified_id="carol"),
-        event("Page View", "anon-2", t, "3"),
-        event("$create_alias", "anon-2", t + 20, "4", alias="dave"),
-        event("Buy", "dave", t + 30, "5"),
-        event("Page View", "x-1", t, "6"), event("Page View", "x-2", t + 1, "7"),
-        event("$merge", "erin", t + 40, "8", __distinct_ids=["x-1", "x-2"]),
-    ])
+    _load(
+        con,
+        tmp_path,
+        [
+            event("Page View", "anon-1", t, "1"),
+            event("$identify", "carol", t + 10, "2", __anon_distinct_id="anon-1", __identified_id="carol"),
+            event("Page View", "anon-2", t, "3"),
+            event("$create_alias", "anon-2", t + 20, "4", alias="dave"),
+            event("Buy", "dave", t + 30, "5"),
+            event("Page View", "x-1", t, "6"),
+            event("Page View", "x-2", t + 1, "7"),
+            event("$merge", "erin", t + 40, "8", __distinct_ids=["x-1", "x-2"]),
+        ],
+    )
     build_identities(con)
     m = user_of(con)
     assert m["anon-1"] == m["carol"] == "carol"
@@ -75,17 +85,25 @@ def test_rebuild_is_idempotent(con, tmp_path):
 
 def test_event_catalog_counts_types_and_fill_rates(con, tmp_path):
     t = epoch(2024, 3, 1, 8)
-    recs = [event("Buy", f"u{i % 3}", t + i, str(i), price=10.5 if i % 2 == 0 else 12, cuisine="thai" if i < 3 else None)
-            for i in range(6)]
+    recs = [
+        event("Buy", f"u{i % 3}", t + i, str(i), price=10.5 if i % 2 == 0 else 12, cuisine="thai" if i < 3 else None)
+        for i in range(6)
+    ]
     recs.append(event("Login", "u0", t + 100, "x"))
     _load(con, tmp_path, recs)
     summary = build_event_catalog(con)
     assert summary["event_names"] == 2 and summary["events"] == 7
-    cat = {r[0]: r[1:] for r in con.execute(
-        "SELECT event, events, distinct_ids, days_seen FROM core.event_catalog").fetchall()}
+    cat = {
+        r[0]: r[1:]
+        for r in con.execute("SELECT event, events, distinct_ids, days_seen FROM core.event_catalog").fetchall()
+    }
     assert cat == {"Buy": (6, 3, 1), "Login": (1, 1, 1)}
-    props = {r[0]: r[1:] for r in con.execute(
-        "SELECT property, observed_types, fill_rate FROM core.event_properties WHERE event = 'Buy'").fetchall()}
+    props = {
+        r[0]: r[1:]
+        for r in con.execute(
+            "SELECT property, observed_types, fill_rate FROM core.event_properties WHERE event = 'Buy'"
+        ).fetchall()
+    }
     assert props["price"] == (["DOUBLE", "UBIGINT"], 1.0)
     assert props["cuisine"][0] == ["VARCHAR"] and props["cuisine"][1] == pytest.approx(0.5)
     assert "| Buy | 6 |" in summary["markdown"]

@@ -1,4 +1,4 @@
-"""Evaluation: metrics, calibration and charts (growth_pipeline.lib.metrics / calibration / charts)."""
+"""Evaluation: metrics, calibration and charts (growth_pipeline.lib.models.metrics / calibration / charts)."""
 
 from __future__ import annotations
 
@@ -11,11 +11,19 @@ import polars as pl
 import pytest
 from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_score
 
-from growth_pipeline.lib import charts
-from growth_pipeline.lib.calibration import Calibrator, choose_calibrator
-from growth_pipeline.lib.metrics import (
-    CLASSIFIER_KEYS, PRIMARY_METRIC, REGRESSION_KEYS, NotEnoughDataError, classifier_metrics, decile_mape,
-    expected_calibration_error, gains_table, normalized_gini, regression_metrics,
+from growth_pipeline.lib.analytics import charts
+from growth_pipeline.lib.models.calibration import Calibrator, choose_calibrator
+from growth_pipeline.lib.models.metrics import (
+    CLASSIFIER_KEYS,
+    PRIMARY_METRIC,
+    REGRESSION_KEYS,
+    NotEnoughDataError,
+    classifier_metrics,
+    decile_mape,
+    expected_calibration_error,
+    gains_table,
+    normalized_gini,
+    regression_metrics,
 )
 
 
@@ -43,6 +51,7 @@ def kaggle_gini(actual, pred) -> float:
 
 
 # ------------------------------------------------------------------------------------------------------ classifier
+
 
 def test_classifier_metrics_keys_and_primary_metric():
     rng = np.random.default_rng(1)
@@ -151,6 +160,7 @@ def test_single_class_and_bad_input_raise():
 
 # ------------------------------------------------------------------------------------------------------ regression
 
+
 def test_regression_metrics_keys():
     rng = np.random.default_rng(7)
     y, pred = zero_inflated(rng, 3000)
@@ -198,9 +208,9 @@ def test_mae_rewards_predicting_zero_but_gini_does_not():
     assert (y == 0).mean() > 0.8
     zeros = regression_metrics(y, np.zeros(len(y)))
     model = regression_metrics(y, good)
-    assert zeros["mae"] < model["mae"]                 # MAE prefers "nobody will ever pay"
-    assert zeros["normalized_gini"] == 0.0             # which orders nobody
-    assert model["normalized_gini"] > 0.5              # the useful model orders users well
+    assert zeros["mae"] < model["mae"]  # MAE prefers "nobody will ever pay"
+    assert zeros["normalized_gini"] == 0.0  # which orders nobody
+    assert model["normalized_gini"] > 0.5  # the useful model orders users well
     assert model["normalized_gini"] > zeros["normalized_gini"]
     assert zeros["total_ratio"] == 0.0 and 0.7 < model["total_ratio"] < 1.3
     assert math.isnan(zeros["spearman"]) and model["spearman"] > 0.2
@@ -224,12 +234,23 @@ def test_decile_mape_and_total_ratio():
 
 # ------------------------------------------------------------------------------------------------------ gains table
 
+
 def test_gains_table_binary():
     rng = np.random.default_rng(13)
     p, y = calibrated_sample(rng, 1005)
     t = gains_table(y, p)
-    assert t.columns == ["decile", "users", "positives", "rate", "score_min", "score_max", "cum_users_share",
-                         "gains", "lift", "cum_lift"]
+    assert t.columns == [
+        "decile",
+        "users",
+        "positives",
+        "rate",
+        "score_min",
+        "score_max",
+        "cum_users_share",
+        "gains",
+        "lift",
+        "cum_lift",
+    ]
     assert t.height == 10 and t["decile"].to_list() == list(range(1, 11))
     assert t["users"].sum() == 1005 and t["users"].max() - t["users"].min() <= 1
     assert t["positives"].sum() == y.sum()
@@ -253,19 +274,21 @@ def test_gains_table_revenue_and_small_n():
 
 # ----------------------------------------------------------------------------------------------------- calibration
 
+
 def test_chooser_fixes_miscalibrated_but_well_ranked_probabilities():
     rng = np.random.default_rng(20)
     p_val, y_val = calibrated_sample(rng, 3000)
-    cal, report = choose_calibrator(p_val ** 3, y_val)
+    cal, report = choose_calibrator(p_val**3, y_val)
     assert report["chosen"] in ("platt", "isotonic") and cal.method == report["chosen"]
     assert report[report["chosen"]] < report["none"] * 0.995
     p_test, y_test = calibrated_sample(rng, 20000)
-    raw = p_test ** 3
+    raw = p_test**3
     before = expected_calibration_error(y_test, raw)
     after = expected_calibration_error(y_test, cal.transform(raw))
     assert before > 0.15 and after < 0.03
     assert classifier_metrics(y_test, cal.transform(raw))["roc_auc"] == pytest.approx(
-        classifier_metrics(y_test, raw)["roc_auc"], abs=0.005)
+        classifier_metrics(y_test, raw)["roc_auc"], abs=0.005
+    )
     json.dumps(report)
 
 
@@ -280,7 +303,7 @@ def test_chooser_keeps_calibrated_probabilities(seed):
 
 def test_chooser_is_deterministic():
     p, y = calibrated_sample(np.random.default_rng(23), 600)
-    assert choose_calibrator(p ** 2, y, seed=3)[1] == choose_calibrator(p ** 2, y, seed=3)[1]
+    assert choose_calibrator(p**2, y, seed=3)[1] == choose_calibrator(p**2, y, seed=3)[1]
 
 
 def test_chooser_falls_back_to_none_on_too_little_data():
@@ -299,7 +322,7 @@ def test_chooser_falls_back_to_none_on_too_little_data():
 def test_calibrator_round_trips(method):
     rng = np.random.default_rng(25)
     p, y = calibrated_sample(rng, 2000)
-    cal = Calibrator(method).fit(p ** 2, y)
+    cal = Calibrator(method).fit(p**2, y)
     probe = np.r_[0.0, 1.0, rng.uniform(size=1000)]
     back = Calibrator.from_dict(json.loads(json.dumps(cal.to_dict())))
     assert back.method == method
@@ -311,14 +334,15 @@ def test_calibrator_round_trips(method):
 def test_isotonic_is_clipped_monotone_and_keeps_ranking():
     rng = np.random.default_rng(26)
     p, y = calibrated_sample(rng, 3000)
-    cal = Calibrator("isotonic").fit(p ** 3, y)
+    cal = Calibrator("isotonic").fit(p**3, y)
     grid = np.linspace(0, 1, 2001)
     out = cal.transform(grid)
     assert out.min() >= 1e-4 and out.max() <= 1 - 1e-4
     assert np.all(np.diff(out) >= 0)  # never reverses an order (but may create ties)
     p_test, y_test = calibrated_sample(rng, 10000)
-    assert classifier_metrics(y_test, cal.transform(p_test ** 3))["roc_auc"] == pytest.approx(
-        classifier_metrics(y_test, p_test)["roc_auc"], abs=0.01)
+    assert classifier_metrics(y_test, cal.transform(p_test**3))["roc_auc"] == pytest.approx(
+        classifier_metrics(y_test, p_test)["roc_auc"], abs=0.01
+    )
 
 
 def test_calibrator_errors():
@@ -332,6 +356,7 @@ def test_calibrator_errors():
 
 # ---------------------------------------------------------------------------------------------------------- charts
 
+
 def _is_png(b: bytes) -> bool:
     return isinstance(b, bytes) and b.startswith(b"\x89PNG\r\n\x1a\n") and 5_000 < len(b) < 2_000_000
 
@@ -342,17 +367,24 @@ def test_charts_return_png_and_write_files(tmp_path):
     rng = np.random.default_rng(30)
     p, y = calibrated_sample(rng, 3000)
     rev, pred = zero_inflated(rng, 3000)
-    scores = {"catboost": p, "logistic": np.clip(p + rng.normal(0, 0.1, len(p)), 0, 1),
-              "rule: recency": rng.uniform(size=len(p))}
+    scores = {
+        "catboost": p,
+        "logistic": np.clip(p + rng.normal(0, 0.1, len(p)), 0, 1),
+        "rule: recency": rng.uniform(size=len(p)),
+    }
     out = tmp_path / "charts" / "gains.png"
     b = charts.gains_and_lift_chart(y, scores, "Churn: test set", path=out)
     assert _is_png(b) and out.read_bytes() == b
     assert _is_png(charts.gains_and_lift_chart(rev, {"ltv": pred}, "LTV gains"))
-    assert _is_png(charts.calibration_chart(y, {"raw": p ** 3, "calibrated": p}, "Calibration",
-                                            path=tmp_path / "cal.png"))
+    assert _is_png(
+        charts.calibration_chart(y, {"raw": p**3, "calibrated": p}, "Calibration", path=tmp_path / "cal.png")
+    )
     assert _is_png(charts.decile_chart(rev, {"catboost": pred, "rule: past spend": pred * 0.5}, "LTV deciles"))
-    assert _is_png(charts.bar_chart([f"feature_{i}" for i in range(25)], rng.exponential(size=25),
-                                    "Feature importance", "importance"))
+    assert _is_png(
+        charts.bar_chart(
+            [f"feature_{i}" for i in range(25)], rng.exponential(size=25), "Feature importance", "importance"
+        )
+    )
     assert _is_png(charts.bar_chart(["organic", "paid", "referral"], [1.3, -0.2, 0.7], "Channels", "lift"))
     assert (tmp_path / "cal.png").read_bytes().startswith(b"\x89PNG")
     assert plt.get_fignums() == []  # nothing left open in pyplot
@@ -377,7 +409,7 @@ def test_charts_reject_bad_input():
 
 
 def test_paired_bootstrap_win_rate_tells_noise_from_a_better_model():
-    from growth_pipeline.lib.metrics import paired_bootstrap_win_rate
+    from growth_pipeline.lib.models.metrics import paired_bootstrap_win_rate
 
     rng = np.random.default_rng(0)
     n = 3000
@@ -385,7 +417,7 @@ def test_paired_bootstrap_win_rate_tells_noise_from_a_better_model():
     y = (signal + rng.normal(size=n) > 0.5).astype(int)
     good = signal + 0.5 * rng.normal(size=n)
     worse = signal + 1.5 * rng.normal(size=n)
-    same = good + 1e-9 * rng.normal(size=n)         # the same ranking, up to float noise
+    same = good + 1e-9 * rng.normal(size=n)  # the same ranking, up to float noise
     assert paired_bootstrap_win_rate(y, good, worse, "classifier") > 0.95
     assert paired_bootstrap_win_rate(y, worse, good, "classifier") < 0.05
     assert paired_bootstrap_win_rate(y, same, good, "classifier") < 0.9
@@ -394,7 +426,7 @@ def test_paired_bootstrap_win_rate_tells_noise_from_a_better_model():
 
 
 def test_bootstrap_intervals_cover_the_figure_and_narrow_with_more_users():
-    from growth_pipeline.lib.metrics import bootstrap_intervals
+    from growth_pipeline.lib.models.metrics import bootstrap_intervals
 
     rng = np.random.default_rng(1)
 
@@ -405,7 +437,7 @@ def test_bootstrap_intervals_cover_the_figure_and_narrow_with_more_users():
     widths = []
     for n in (200, 5000):
         y, s = sample(n)
-        (lo, hi), = bootstrap_intervals(y, s, "classifier").values()
+        ((lo, hi),) = bootstrap_intervals(y, s, "classifier").values()
         assert lo < classifier_metrics(y, 1 / (1 + np.exp(-s)))["roc_auc"] < hi
         widths.append(hi - lo)
     assert widths[1] < widths[0] / 3
@@ -415,7 +447,7 @@ def test_bootstrap_intervals_cover_the_figure_and_narrow_with_more_users():
 
 
 def test_paired_bootstrap_difference_is_zero_for_the_same_model_and_positive_for_a_better_one():
-    from growth_pipeline.lib.metrics import paired_bootstrap_difference
+    from growth_pipeline.lib.models.metrics import paired_bootstrap_difference
 
     rng = np.random.default_rng(2)
     y = (rng.random(3000) < 0.3).astype(float)

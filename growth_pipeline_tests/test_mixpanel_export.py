@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from growth_pipeline.lib.mixpanel_export import (
+from growth_pipeline.lib.ingest.mixpanel_export import (
     REGION_HOSTS,
     ExportResult,
     MixpanelExportError,
@@ -37,8 +37,10 @@ BASIC_TOKEN = base64.b64encode(f"{USER}:{SECRET}".encode()).decode()
 
 def _events(n: int, day: date = DAY, pad: str = "") -> bytes:
     rows = [
-        {"event": "Signed Up" if i % 7 == 0 else "Viewed Page",
-         "properties": {"time": 1709251200 + i, "distinct_id": f"u{i % 13}", "$insert_id": f"i{i}", "pad": pad}}
+        {
+            "event": "Signed Up" if i % 7 == 0 else "Viewed Page",
+            "properties": {"time": 1709251200 + i, "distinct_id": f"u{i % 13}", "$insert_id": f"i{i}", "pad": pad},
+        }
         for i in range(n)
     ]
     return b"".join(json.dumps(r).encode() + b"\n" for r in rows)
@@ -245,8 +247,17 @@ def test_connection_refused_is_retried_then_fails(tmp_path):
         url = fake.base_url  # the port is closed once the server stops
     waits = Waits()
     with pytest.raises(MixpanelExportError) as ei:
-        export_day(project_id=PROJECT, day=DAY, account=ACCOUNT, dest_dir=tmp_path, base_url=url,
-                   max_retries=2, sleep=waits, rand=lambda: 0.0, timeout_s=5)
+        export_day(
+            project_id=PROJECT,
+            day=DAY,
+            account=ACCOUNT,
+            dest_dir=tmp_path,
+            base_url=url,
+            max_retries=2,
+            sleep=waits,
+            rand=lambda: 0.0,
+            timeout_s=5,
+        )
     assert ei.value.status is None and ei.value.attempts == 3 and ei.value.retryable
     assert "no HTTP reply" in str(ei.value) and SECRET not in str(ei.value)
     assert waits.calls == [5.0, 10.0]
@@ -365,8 +376,9 @@ def test_caller_session_is_used_and_left_open(tmp_path):
     with FakeMixpanel({"2024-03-01": BODY}, USER, SECRET, PROJECT) as fake:
         with requests.Session() as s:
             res = _export(fake, tmp_path, session=s)
-            res2 = export_day(project_id=PROJECT, day=DAY, account=ACCOUNT, dest_dir=tmp_path,
-                              base_url=fake.base_url, session=s)
+            res2 = export_day(
+                project_id=PROJECT, day=DAY, account=ACCOUNT, dest_dir=tmp_path, base_url=fake.base_url, session=s
+            )
     assert res.attempts == res2.attempts == 1
     assert "Authorization" not in s.headers  # credentials were per request, not stored on the session
 

@@ -4,7 +4,7 @@
   from ``DAGSTER_PG_*``) runs real ingestion assets and reads the runs and materializations back from PostgreSQL,
   with the same run queue per customer as the repository's dagster.yaml;
 * an ``mlflow server`` with its backend store in PostgreSQL receives a real CatBoost model through
-  ``growth_pipeline.lib.tracking`` (``MLFLOW_TRACKING_URI=http://...``), which is registered, promoted and loaded
+  ``growth_pipeline.lib.models.tracking`` (``MLFLOW_TRACKING_URI=http://...``), which is registered, promoted and loaded
   back.
 
 Without the server binaries the module is skipped, except under CI (``CI`` set), where it fails: run
@@ -41,9 +41,9 @@ from mlflow import MlflowClient
 from growth_pipeline import cli
 from growth_pipeline.config import REPO_ROOT, Paths, customer_like, customers_yaml, load_customers
 from growth_pipeline.defs.resources import MlflowResource
-from growth_pipeline.lib import tracking
-from growth_pipeline.lib.demo_data import DemoSpec, generate_demo
-from growth_pipeline.lib.promotion import decide
+from growth_pipeline.lib.demo.generator import DemoSpec, generate_demo
+from growth_pipeline.lib.models import tracking
+from growth_pipeline.lib.models.promotion import decide
 from growth_pipeline_tests.test_concurrency import _dequeued
 from growth_pipeline_tests.test_tracking import clf_tm, data  # noqa: F401  (module fixtures: a small real model)
 
@@ -54,6 +54,7 @@ DAYS = 2
 
 
 # ------------------------------------------------------------------------------------------ the PostgreSQL server
+
 
 @dataclass(frozen=True)
 class PgServer:
@@ -105,8 +106,10 @@ def pg() -> Iterator[PgServer]:
         try:
             pwd.getpwnam("postgres")
         except KeyError:
-            pytest.fail("running as root needs the `postgres` OS user of Debian's postgresql package: "
-                        "run `./dev system-packages`")
+            pytest.fail(
+                "running as root needs the `postgres` OS user of Debian's postgresql package: "
+                "run `./dev system-packages`"
+            )
     base = Path(tempfile.mkdtemp(prefix="growth-pg-"))
     data_dir, sock_dir, log_file = base / "data", base / "sock", base / "server.log"
     sock_dir.mkdir()
@@ -127,11 +130,25 @@ def pg() -> Iterator[PgServer]:
 
     port = _free_port()
     pg_ctl = str(bindir / "pg_ctl")
-    run(str(bindir / "initdb"), "-D", str(data_dir), "-U", "postgres", "--pwfile", str(base / "pwfile"),
-        "--auth-local=trust", "--auth-host=scram-sha-256", "-E", "UTF8", "--locale=C.UTF-8")
+    run(
+        str(bindir / "initdb"),
+        "-D",
+        str(data_dir),
+        "-U",
+        "postgres",
+        "--pwfile",
+        str(base / "pwfile"),
+        "--auth-local=trust",
+        "--auth-host=scram-sha-256",
+        "-E",
+        "UTF8",
+        "--locale=C.UTF-8",
+    )
     # throw-away data: no fsync, so the server starts and migrates quickly
-    opts = (f"-c listen_addresses=127.0.0.1 -p {port} -k {sock_dir} -c fsync=off -c synchronous_commit=off "
-            f"-c full_page_writes=off -c max_connections=100")
+    opts = (
+        f"-c listen_addresses=127.0.0.1 -p {port} -k {sock_dir} -c fsync=off -c synchronous_commit=off "
+        f"-c full_page_writes=off -c max_connections=100"
+    )
     started = False
     try:
         run(pg_ctl, "-D", str(data_dir), "-l", str(log_file), "-o", opts, "-w", "-t", "60", "start")
@@ -149,24 +166,33 @@ def pg() -> Iterator[PgServer]:
         yield PgServer("127.0.0.1", port, ROLE, password)
     finally:
         if started:
-            subprocess.run([*prefix, pg_ctl, "-D", str(data_dir), "-m", "fast", "-w", "stop"], cwd=base,
-                           capture_output=True, timeout=60)
+            subprocess.run(
+                [*prefix, pg_ctl, "-D", str(data_dir), "-m", "fast", "-w", "stop"],
+                cwd=base,
+                capture_output=True,
+                timeout=60,
+            )
         shutil.rmtree(base, ignore_errors=True)
 
 
 # ------------------------------------------------------------------------------------- Dagster on PostgreSQL
+
 
 def test_deploy_yaml_has_the_repository_instance_settings_with_postgres_storage():
     deploy = yaml.safe_load(PG_DEPLOY_YAML.read_text())
     repo = yaml.safe_load((REPO_ROOT / "dagster.yaml").read_text())
     storage = deploy.pop("storage")
     repo.pop("storage", None)
-    assert deploy == repo   # run queue per customer, run monitoring, telemetry off: the same
+    assert deploy == repo  # run queue per customer, run monitoring, telemetry off: the same
     fields = storage["postgres"]["postgres_db"]
-    assert fields.pop("scheme") == "postgresql+psycopg2"   # SQLAlchemy 2.1 would pick psycopg 3 otherwise
-    assert fields == {"hostname": {"env": "DAGSTER_PG_HOST"}, "port": {"env": "DAGSTER_PG_PORT"},
-                      "username": {"env": "DAGSTER_PG_USER"}, "password": {"env": "DAGSTER_PG_PASSWORD"},
-                      "db_name": {"env": "DAGSTER_PG_DB"}}   # no secret in the file
+    assert fields.pop("scheme") == "postgresql+psycopg2"  # SQLAlchemy 2.1 would pick psycopg 3 otherwise
+    assert fields == {
+        "hostname": {"env": "DAGSTER_PG_HOST"},
+        "port": {"env": "DAGSTER_PG_PORT"},
+        "username": {"env": "DAGSTER_PG_USER"},
+        "password": {"env": "DAGSTER_PG_PASSWORD"},
+        "db_name": {"env": "DAGSTER_PG_DB"},
+    }  # no secret in the file
 
 
 @pytest.fixture(scope="module")
@@ -176,15 +202,21 @@ def pg_growth(pg, tmp_path_factory):
     generate_demo(DemoSpec("powerplay", n_users=40, start=START, days=DAYS, seed=3), root / "src")
     powerplay = load_customers(REPO_ROOT / "customers.yaml").get("powerplay")
     cfg = root / "customers.yaml"
-    cfg.write_text(customers_yaml([customer_like(powerplay, "pp", root / "src"),
-                                   customer_like(powerplay, "qq", root / "src")]))
+    cfg.write_text(
+        customers_yaml([customer_like(powerplay, "pp", root / "src"), customer_like(powerplay, "qq", root / "src")])
+    )
     mp = pytest.MonkeyPatch()
     mp.setenv("GROWTH_HOME", str(root / "home"))
     mp.setenv("GROWTH_CUSTOMERS", str(cfg))
     mp.setenv("GROWTH_DAGSTER_YAML", str(PG_DEPLOY_YAML))
-    mp.setenv("DAGSTER_HOME", str(root / "unused"))   # prepare_dagster_home replaces it; undo() restores it
-    for key, value in {"HOST": pg.host, "PORT": str(pg.port), "USER": pg.user, "PASSWORD": pg.password,
-                       "DB": "dagster"}.items():
+    mp.setenv("DAGSTER_HOME", str(root / "unused"))  # prepare_dagster_home replaces it; undo() restores it
+    for key, value in {
+        "HOST": pg.host,
+        "PORT": str(pg.port),
+        "USER": pg.user,
+        "PASSWORD": pg.password,
+        "DB": "dagster",
+    }.items():
         mp.setenv(f"DAGSTER_PG_{key}", value)
     mp.delenv("MLFLOW_TRACKING_URI", raising=False)
     try:
@@ -195,7 +227,7 @@ def pg_growth(pg, tmp_path_factory):
 
 def test_dagster_instance_in_postgres_runs_assets_and_queues_per_customer(pg, pg_growth):
     paths = pg_growth
-    instance = cli._instance(paths)   # what growth-pipeline ui/demo/materialize use
+    instance = cli._instance(paths)  # what growth-pipeline ui/demo/materialize use
     try:
         copied = paths.dagster_home / "dagster.yaml"
         assert copied.read_bytes() == PG_DEPLOY_YAML.read_bytes()
@@ -228,56 +260,78 @@ def test_dagster_instance_in_postgres_runs_assets_and_queues_per_customer(pg, pg
 
         # ... and they are rows in the PostgreSQL database, not files
         assert pg.query("dagster", "SELECT run_id, status FROM runs") == [(run_id, "SUCCESS")]
-        (n,), = pg.query("dagster", "SELECT count(*) FROM event_logs WHERE dagster_event_type = "
-                                    "'ASSET_MATERIALIZATION' AND asset_key LIKE %s", ('%raw_events%',))
+        ((n,),) = pg.query(
+            "dagster",
+            "SELECT count(*) FROM event_logs WHERE dagster_event_type = 'ASSET_MATERIALIZATION' AND asset_key LIKE %s",
+            ("%raw_events%",),
+        )
         assert n == DAYS
-        assert not list(paths.dagster_home.glob("**/*.db"))   # no SQLite storage beside it
+        assert not list(paths.dagster_home.glob("**/*.db"))  # no SQLite storage beside it
 
         # the run queue: at most one run per customer, other customers in parallel
         coordinator = again.run_coordinator
         assert type(coordinator).__name__ == "QueuedRunCoordinator"
         limits = {lim["key"]: lim for lim in coordinator.get_run_queue_config().tag_concurrency_limits}
         assert set(limits) == {"dagster/partition/customer", "dagster/partition", "growth/customer"}
-        assert all(lim["limit"] == 1 and lim["value"] == {"applyLimitPerUniqueValue": True}
-                   for lim in limits.values())
+        assert all(lim["limit"] == 1 and lim["value"] == {"applyLimitPerUniqueValue": True} for lim in limits.values())
         origin = RemoteJobOrigin(
             repository_origin=RemoteRepositoryOrigin(
                 code_location_origin=InProcessCodeLocationOrigin(
-                    LoadableTargetOrigin(module_name="growth_pipeline.definitions"), location_name="growth_pipeline"),
-                repository_name="__repository__"),
-            job_name="__ASSET_JOB")
+                    LoadableTargetOrigin(module_name="growth_pipeline.definitions"), location_name="growth_pipeline"
+                ),
+                repository_name="__repository__",
+            ),
+            job_name="__ASSET_JOB",
+        )
 
         def queued(status, **tags):
-            return create_run_for_test(again, job_name="__ASSET_JOB", status=status, tags=tags,
-                                       remote_job_origin=origin).run_id
+            return create_run_for_test(
+                again, job_name="__ASSET_JOB", status=status, tags=tags, remote_job_origin=origin
+            ).run_id
 
-        queued(dg.DagsterRunStatus.STARTED, **{"dagster/partition/customer": "pp", "dagster/partition": "pp|2026-01-01"})
-        pp_next = queued(dg.DagsterRunStatus.QUEUED, **{"dagster/partition/customer": "pp", "dagster/partition": "pp|2026-01-02"})
+        queued(
+            dg.DagsterRunStatus.STARTED, **{"dagster/partition/customer": "pp", "dagster/partition": "pp|2026-01-01"}
+        )
+        pp_next = queued(
+            dg.DagsterRunStatus.QUEUED, **{"dagster/partition/customer": "pp", "dagster/partition": "pp|2026-01-02"}
+        )
         # two runs of qq as the CLI starts them (a day range, then the customer-wide assets)
         qq_day = queued(dg.DagsterRunStatus.QUEUED, **{"growth/customer": "qq", "dagster/partition/customer": "qq"})
         qq_wide = queued(dg.DagsterRunStatus.QUEUED, **{"growth/customer": "qq", "dagster/partition": "qq"})
         launched = _dequeued(again)
-        assert pp_next not in launched                  # pp is running: its next run waits
-        assert launched == {qq_day} or launched == {qq_wide}   # qq goes ahead, one run at a time
+        assert pp_next not in launched  # pp is running: its next run waits
+        assert launched == {qq_day} or launched == {qq_wide}  # qq goes ahead, one run at a time
     finally:
         again.dispose()
 
 
 # ------------------------------------------------------------------------------- MLflow server on PostgreSQL
 
+
 @pytest.fixture(scope="module")
 def mlflow_server(pg, tmp_path_factory) -> Iterator[str]:
     """``mlflow server`` with its backend store in the `mlflow` database and proxied file artifacts; its URL."""
     root = tmp_path_factory.mktemp("mlflow-server")
     port = _free_port()
-    env = {**os.environ,
-           # the password reaches libpq through PGPASSWORD: not on the command line, not in a file
-           "MLFLOW_BACKEND_STORE_URI": f"postgresql+psycopg2://{pg.user}@{pg.host}:{pg.port}/mlflow",
-           "PGPASSWORD": pg.password}
+    env = {
+        **os.environ,
+        # the password reaches libpq through PGPASSWORD: not on the command line, not in a file
+        "MLFLOW_BACKEND_STORE_URI": f"postgresql+psycopg2://{pg.user}@{pg.host}:{pg.port}/mlflow",
+        "PGPASSWORD": pg.password,
+    }
     env.pop("MLFLOW_TRACKING_URI", None)
-    cmd = [str(Path(sys.executable).with_name("mlflow")), "server",
-           "--artifacts-destination", (root / "artifacts").as_uri(),
-           "--host", "127.0.0.1", "--port", str(port), "--workers", "1"]
+    cmd = [
+        str(Path(sys.executable).with_name("mlflow")),
+        "server",
+        "--artifacts-destination",
+        (root / "artifacts").as_uri(),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        "1",
+    ]
     log = (root / "server.log").open("w")
     proc = subprocess.Popen(cmd, cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
@@ -307,16 +361,28 @@ def mlflow_server(pg, tmp_path_factory) -> Iterator[str]:
         log.close()
 
 
-def test_models_log_register_and_load_through_an_mlflow_server_on_postgres(pg, mlflow_server, clf_tm,  # noqa: F811
-                                                                           data, monkeypatch, tmp_path):  # noqa: F811
+def test_models_log_register_and_load_through_an_mlflow_server_on_postgres(
+    pg,
+    mlflow_server,
+    clf_tm,  # noqa: F811
+    data,  # noqa: F811
+    monkeypatch,
+    tmp_path,
+):  # noqa: F811
     uri = mlflow_server
-    monkeypatch.chdir(tmp_path)   # nothing may land in the working directory
+    monkeypatch.chdir(tmp_path)  # nothing may land in the working directory
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
     assert tracking.tracking_uri(Paths(tmp_path / "home")) == uri
-    assert MlflowResource().artifacts(Paths(tmp_path / "home")) is None   # the server places artifacts
+    assert MlflowResource().artifacts(Paths(tmp_path / "home")) is None  # the server places artifacts
 
-    logged = tracking.log_training_run(clf_tm, tracking_uri=uri, artifact_root=None, dagster_run_id="dagster-run-1",
-                                       code_version="test", partition="acme")
+    logged = tracking.log_training_run(
+        clf_tm,
+        tracking_uri=uri,
+        artifact_root=None,
+        dagster_run_id="dagster-run-1",
+        code_version="test",
+        partition="acme",
+    )
     decision = decide("classifier", clf_tm.metrics, has_champion=False)
     assert decision.promote, decision.reason
     tracking.record_decision(uri, logged, decision)
@@ -324,7 +390,7 @@ def test_models_log_register_and_load_through_an_mlflow_server_on_postgres(pg, m
     client = MlflowClient(tracking_uri=uri, registry_uri=uri)
     run = client.get_run(logged.run_id)
     assert run.info.status == "FINISHED"
-    assert run.info.artifact_uri.startswith("mlflow-artifacts:")   # proxied by the server
+    assert run.info.artifact_uri.startswith("mlflow-artifacts:")  # proxied by the server
     assert run.data.tags["customer"] == "acme" and run.data.tags["promotion.decision"] == "promoted"
     assert run.data.metrics["model.roc_auc"] == pytest.approx(clf_tm.metrics["model.roc_auc"])
     assert run.data.metrics["rows.train"] == clf_tm.rows["train"]
@@ -347,6 +413,7 @@ def test_models_log_register_and_load_through_an_mlflow_server_on_postgres(pg, m
     # the backend store is the PostgreSQL database
     assert pg.query("mlflow", "SELECT status FROM runs WHERE run_uuid = %s", (logged.run_id,)) == [("FINISHED",)]
     assert pg.query("mlflow", "SELECT name, version FROM model_versions") == [(name, 1)]
-    assert sorted(pg.query("mlflow", "SELECT alias, version FROM registered_model_aliases WHERE name = %s",
-                           (name,))) == [("challenger", 1), ("champion", 1)]
+    assert sorted(
+        pg.query("mlflow", "SELECT alias, version FROM registered_model_aliases WHERE name = %s", (name,))
+    ) == [("challenger", 1), ("champion", 1)]
     assert not list(tmp_path.iterdir())

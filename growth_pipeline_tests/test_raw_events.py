@@ -1,15 +1,14 @@
 """raw.events loading: typed columns, time normalisation, Mixpanel's dedup, bad input, idempotent atomic days."""
 
-import gzip
 import subprocess
 import sys
 import textwrap
-from datetime import date, datetime
+from datetime import datetime
 
 import duckdb
 import pytest
 
-from growth_pipeline.lib.raw_events import load_day
+from growth_pipeline.lib.ingest.raw_events import load_day
 from growth_pipeline_tests.conftest import D1, D2, epoch, event, write_export
 
 
@@ -31,18 +30,23 @@ def con(tmp_path):
 
 def test_typed_columns_and_seconds_or_milliseconds(con, tmp_path):
     t = epoch(2024, 3, 1, 10)
-    write_export(tmp_path / f"{D1}.jsonl", [
-        event("Task Created", "u1", t, "i1", __device_id="d1", __user_id="u1", plan="pro"),
-        event("Task Created", "u2", t * 1000 + 250, "i2"),  # milliseconds
-        event("Login", "u3", t + 0.5, None),                 # fractional seconds, no insert id
-    ])
+    write_export(
+        tmp_path / f"{D1}.jsonl",
+        [
+            event("Task Created", "u1", t, "i1", __device_id="d1", __user_id="u1", plan="pro"),
+            event("Task Created", "u2", t * 1000 + 250, "i2"),  # milliseconds
+            event("Login", "u3", t + 0.5, None),  # fractional seconds, no insert id
+        ],
+    )
     result = load(con, tmp_path, D1)
     assert (result.loaded, result.rejected, result.duplicates) == (3, 0, 0)
-    got = con.execute("SELECT event, distinct_id, time, insert_id, device_id, user_id, properties->>'plan', "
-                      "event_date, source_line FROM raw.events ORDER BY time, distinct_id").fetchall()
+    got = con.execute(
+        "SELECT event, distinct_id, time, insert_id, device_id, user_id, properties->>'plan', "
+        "event_date, source_line FROM raw.events ORDER BY time, distinct_id"
+    ).fetchall()
     base = datetime(2024, 3, 1, 10)
     assert got[0] == ("Task Created", "u1", base, "i1", "d1", "u1", "pro", D1, 1)
-    assert got[1][2] == datetime(2024, 3, 1, 10, 0, 0, 250000)   # ms kept as ms
+    assert got[1][2] == datetime(2024, 3, 1, 10, 0, 0, 250000)  # ms kept as ms
     assert got[2][2] == datetime(2024, 3, 1, 10, 0, 0, 500000) and got[2][3] is None
 
 
@@ -55,13 +59,18 @@ def test_project_timezone_times_are_converted_to_utc(con, tmp_path):
 
 def test_dedup_within_day_and_against_stored_days(con, tmp_path):
     t = epoch(2024, 3, 1, 23, 59)
-    write_export(tmp_path / f"{D1}.jsonl", [
-        event("Buy", "u1", t, "a"), event("Buy", "u1", t, "a"),          # exact duplicate
-        event("Buy", "u1", t * 1000, "a"),                                 # same time in ms: duplicate
-        event("Buy", "u1", t, "b"),                                        # other insert id: kept
-        event("Buy", "u2", t, "a"),                                        # other user: kept
-        event("Buy", "u1", t, None), event("Buy", "u1", t, None),          # no insert id: never deduped
-    ])
+    write_export(
+        tmp_path / f"{D1}.jsonl",
+        [
+            event("Buy", "u1", t, "a"),
+            event("Buy", "u1", t, "a"),  # exact duplicate
+            event("Buy", "u1", t * 1000, "a"),  # same time in ms: duplicate
+            event("Buy", "u1", t, "b"),  # other insert id: kept
+            event("Buy", "u2", t, "a"),  # other user: kept
+            event("Buy", "u1", t, None),
+            event("Buy", "u1", t, None),  # no insert id: never deduped
+        ],
+    )
     r1 = load(con, tmp_path, D1)
     assert (r1.loaded, r1.duplicates_in_day, r1.duplicates_of_stored) == (5, 2, 0)
     # the next day's file re-sends one of yesterday's events (same time) plus a new one
@@ -73,29 +82,36 @@ def test_dedup_within_day_and_against_stored_days(con, tmp_path):
 
 def test_bad_records_are_rejected_with_file_line_reason_and_good_ones_load(con, tmp_path):
     good = event("Login", "u1", epoch(2024, 3, 1), "g1")
-    split = '{"event": "Login", "properties": {"time": %d, "distinct_id": "u9", ' % epoch(2024, 3, 1, 13)
+    split = '{"event": "Login", "properties": {"time": ' + str(epoch(2024, 3, 1, 13)) + ', "distinct_id": "u9", '
     lines = [
-        good,                                                         # 1
-        '{"event": "Login", "properties": {"time": 17',               # 2 truncated JSON
-        split, '"$insert_id": "s1"}}',                                # 3-4 one record over two lines
-        event(None, "u2", epoch(2024, 3, 1)),                         # 5 event null
-        event("Login", None, epoch(2024, 3, 1)),                      # 6 no distinct_id
-        event("Login", "u3", None),                                   # 7 no time
-        event("Login", "u4", "yesterday"),                            # 8 time not a number
-        "[1, 2, 3]",                                                  # 9 not an object
-        "",                                                           # 10 blank: skipped, not an error
-        "terminated early",                                           # 11 stray line
-        event("Login", "u5", epoch(2024, 3, 1), "g2"),                # 12
+        good,  # 1
+        '{"event": "Login", "properties": {"time": 17',  # 2 truncated JSON
+        split,
+        '"$insert_id": "s1"}}',  # 3-4 one record over two lines
+        event(None, "u2", epoch(2024, 3, 1)),  # 5 event null
+        event("Login", None, epoch(2024, 3, 1)),  # 6 no distinct_id
+        event("Login", "u3", None),  # 7 no time
+        event("Login", "u4", "yesterday"),  # 8 time not a number
+        "[1, 2, 3]",  # 9 not an object
+        "",  # 10 blank: skipped, not an error
+        "terminated early",  # 11 stray line
+        event("Login", "u5", epoch(2024, 3, 1), "g2"),  # 12
     ]
     write_export(tmp_path / f"{D1}.jsonl.gz", lines)
     r = load(con, tmp_path, D1, name=f"{D1}.jsonl.gz")
     assert r.loaded == 3 and r.rejected == 7
-    got = con.execute("SELECT source_file, line_number, reason, raw_text FROM raw.rejected_events "
-                      "ORDER BY line_number").fetchall()
+    got = con.execute(
+        "SELECT source_file, line_number, reason, raw_text FROM raw.rejected_events ORDER BY line_number"
+    ).fetchall()
     assert [(g[1], g[2].split(":")[0]) for g in got] == [
-        (2, "malformed JSON"), (5, "missing field"), (6, "missing field"), (7, "missing field"),
-        (8, "properties.time is not a number"), (9, "record is not a JSON object"),
-        (11, "stray 'terminated early' line")]
+        (2, "malformed JSON"),
+        (5, "missing field"),
+        (6, "missing field"),
+        (7, "missing field"),
+        (8, "properties.time is not a number"),
+        (9, "record is not a JSON object"),
+        (11, "stray 'terminated early' line"),
+    ]
     assert {g[0] for g in got} == {f"{D1}.jsonl.gz"}
     assert "properties.distinct_id" in got[2][2] and "properties.time" in got[3][2]
     assert got[0][3].startswith('{"event": "Login", "properties": {"time": 17')  # raw text kept
@@ -105,8 +121,9 @@ def test_bad_records_are_rejected_with_file_line_reason_and_good_ones_load(con, 
 
 
 def test_truncated_gzip_keeps_lines_read_and_records_the_damage(con, tmp_path):
-    path = write_export(tmp_path / f"{D1}.jsonl.gz",
-                        [event("Login", f"u{i}", epoch(2024, 3, 1), f"i{i}") for i in range(2000)])
+    path = write_export(
+        tmp_path / f"{D1}.jsonl.gz", [event("Login", f"u{i}", epoch(2024, 3, 1), f"i{i}") for i in range(2000)]
+    )
     data = path.read_bytes()
     path.write_bytes(data[: len(data) // 2])
     r = load(con, tmp_path, D1, name=path.name)
@@ -123,15 +140,23 @@ def test_reloading_a_day_replaces_exactly_that_day(con, tmp_path):
     write_export(tmp_path / f"{D2}.jsonl", [event("B", "u2", epoch(2024, 3, 2), "2")])
     load(con, tmp_path, D1)
     load(con, tmp_path, D2)
-    cols = "event, distinct_id, time, insert_id, device_id, user_id, properties::VARCHAR, event_date, source_file, source_line"
+    cols = (
+        "event, distinct_id, time, insert_id, device_id, user_id, properties::VARCHAR, event_date, source_file, "
+        "source_line"
+    )
     before = con.execute(f"SELECT {cols} FROM raw.events ORDER BY ALL").fetchall()
-    rejected_before = con.execute("SELECT event_date, source_file, line_number, reason, raw_text "
-                                  "FROM raw.rejected_events ORDER BY ALL").fetchall()
+    rejected_before = con.execute(
+        "SELECT event_date, source_file, line_number, reason, raw_text FROM raw.rejected_events ORDER BY ALL"
+    ).fetchall()
     load(con, tmp_path, D1)
     load(con, tmp_path, D1)
     assert con.execute(f"SELECT {cols} FROM raw.events ORDER BY ALL").fetchall() == before
-    assert con.execute("SELECT event_date, source_file, line_number, reason, raw_text "
-                       "FROM raw.rejected_events ORDER BY ALL").fetchall() == rejected_before
+    assert (
+        con.execute(
+            "SELECT event_date, source_file, line_number, reason, raw_text FROM raw.rejected_events ORDER BY ALL"
+        ).fetchall()
+        == rejected_before
+    )
     # a corrected file replaces the day and leaves the other day alone
     write_export(tmp_path / f"{D1}.jsonl", [event("C", "u3", epoch(2024, 3, 1), "3")])
     load(con, tmp_path, D1)
@@ -150,7 +175,7 @@ def test_a_crash_mid_write_leaves_the_old_day(tmp_path):
         import os, duckdb
         from datetime import date
         from pathlib import Path
-        import growth_pipeline.lib.raw_events as re_mod
+        import growth_pipeline.lib.ingest.raw_events as re_mod
         real = re_mod.run_sql
         def dying(con, name, **kw):
             real(con, name, **kw)

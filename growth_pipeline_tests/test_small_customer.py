@@ -5,9 +5,9 @@ from datetime import date
 
 import pytest
 
-from growth_pipeline.lib.labels import label_specs
-from growth_pipeline.lib.promotion import decide
-from growth_pipeline.lib.training import NotEnoughData, train_model
+from growth_pipeline.lib.models.labels import label_specs
+from growth_pipeline.lib.models.promotion import decide
+from growth_pipeline.lib.models.training import NotEnoughData, train_model
 from growth_pipeline_tests.warehouse_builder import demo_activity
 
 START = date(2025, 10, 1)
@@ -42,7 +42,8 @@ def test_a_small_customer_gets_every_model_its_behaviour_supports(small):
     # conversion: about a hundred recent sign-ups at the test date, a handful of whom convert within 30 days; the
     # reason names what is missing and where, or the model is served when the draw gives enough converters
     assert "conversion" in served or reasons["conversion"].startswith(
-        "conversion: fewer than 10 users who converted in a 30-day window in the test snapshot"), reasons
+        "conversion: fewer than 10 users who converted in a 30-day window in the test snapshot"
+    ), reasons
     # ltv orders users well above the rule, but on about 300 test users the 90-day total of this generated
     # customer is overestimated by more than its interval allows (1.38x): served only when the total holds,
     # otherwise refused with that reason in words

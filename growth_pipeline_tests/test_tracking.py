@@ -1,4 +1,5 @@
-"""MLflow tracking / registry (growth_pipeline.lib.tracking) and the promotion rule (growth_pipeline.lib.promotion).
+"""MLflow tracking / registry (growth_pipeline.lib.models.tracking) and the promotion rule
+(growth_pipeline.lib.models.promotion).
 
 Real SQLite MLflow stores in tmp_path and real (small) CatBoost models; nothing may land in the working directory.
 """
@@ -21,16 +22,18 @@ from mlflow import MlflowClient
 from sklearn.metrics import roc_auc_score
 
 from growth_pipeline.config import Paths
-from growth_pipeline.lib import charts, tracking
-from growth_pipeline.lib.calibration import Calibrator
-from growth_pipeline.lib.model_types import SplitDates, TrainedModel, model_input
-from growth_pipeline.lib.promotion import Decision, decide
+from growth_pipeline.lib.analytics import charts
+from growth_pipeline.lib.models import tracking
+from growth_pipeline.lib.models.calibration import Calibrator
+from growth_pipeline.lib.models.model_types import SplitDates, TrainedModel, model_input
+from growth_pipeline.lib.models.promotion import Decision, decide
 
 SECRET = "zz-secret-zz"
 FEATURES = ["sessions_7d", "days_active_28d", "plan", "revenue_28d"]
 CATS = ["plan"]
-SPLIT = SplitDates(train=(date(2024, 1, 1), date(2024, 1, 8), date(2024, 1, 15)), valid=date(2024, 2, 1),
-                   test=date(2024, 3, 1))
+SPLIT = SplitDates(
+    train=(date(2024, 1, 1), date(2024, 1, 8), date(2024, 1, 15)), valid=date(2024, 2, 1), test=date(2024, 3, 1)
+)
 
 
 def _frame(rng: np.random.Generator, n: int, offset: int) -> pl.DataFrame:
@@ -41,8 +44,17 @@ def _frame(rng: np.random.Generator, n: int, offset: int) -> pl.DataFrame:
     z = -2.0 + 0.25 * sessions + 0.08 * days + np.where(plan == "pro", 1.0, 0.0)
     label = (rng.uniform(size=n) < 1 / (1 + np.exp(-z))).astype(np.int64)
     ltv = np.where(rng.uniform(size=n) < 0.4, revenue * 0.8 + sessions * 3, 0.0)
-    return pl.DataFrame({"user_key": [f"u{offset + i}" for i in range(n)], "label": label, "ltv": ltv,
-                         "sessions_7d": sessions, "days_active_28d": days, "plan": plan, "revenue_28d": revenue})
+    return pl.DataFrame(
+        {
+            "user_key": [f"u{offset + i}" for i in range(n)],
+            "label": label,
+            "ltv": ltv,
+            "sessions_7d": sessions,
+            "days_active_28d": days,
+            "plan": plan,
+            "revenue_28d": revenue,
+        }
+    )
 
 
 @pytest.fixture(scope="module")
@@ -62,8 +74,15 @@ def _chart(y, p) -> bytes:
 @pytest.fixture(scope="module")
 def clf_tm(data) -> TrainedModel:
     tr, va, te = data["train"], data["valid"], data["test"]
-    model = CatBoostClassifier(iterations=50, depth=4, thread_count=2, allow_writing_files=False, verbose=False,
-                               random_seed=0, cat_features=CATS)
+    model = CatBoostClassifier(
+        iterations=50,
+        depth=4,
+        thread_count=2,
+        allow_writing_files=False,
+        verbose=False,
+        random_seed=0,
+        cat_features=CATS,
+    )
     model.fit(_x(tr), tr["label"].to_numpy())
     cal = Calibrator("platt").fit(model.predict_proba(_x(va))[:, 1], va["label"].to_numpy())
     test_frame = te.select("user_key", "label", *FEATURES)
@@ -71,16 +90,30 @@ def clf_tm(data) -> TrainedModel:
     shap_values = model.get_feature_importance(Pool(_x(te), cat_features=CATS), type="ShapValues")[:, :-1]
     y = te["label"].to_numpy()
     return TrainedModel(
-        customer="acme", model_name="conversion", kind="classifier", model=model, feature_names=FEATURES,
-        cat_features=CATS, calibrator=cal,
+        customer="acme",
+        model_name="conversion",
+        kind="classifier",
+        model=model,
+        feature_names=FEATURES,
+        cat_features=CATS,
+        calibrator=cal,
         label_definition={"kind": "conversion", "horizon_days": 28, "population": "active_7d"},
-        catboost_params=model.get_all_params(), split=SPLIT,
-        metrics={"model.roc_auc": float(roc_auc_score(y, p)), "logistic.roc_auc": 0.61, "rule.roc_auc": 0.58,
-                 "model.log_loss": 0.5, "oracle.roc_auc": float("nan"), "champion.roc_auc": None},
+        catboost_params=model.get_all_params(),
+        split=SPLIT,
+        metrics={
+            "model.roc_auc": float(roc_auc_score(y, p)),
+            "logistic.roc_auc": 0.61,
+            "rule.roc_auc": 0.58,
+            "model.log_loss": 0.5,
+            "oracle.roc_auc": float("nan"),
+            "champion.roc_auc": None,
+        },
         rows={"train": tr.height, "valid": va.height, "test": te.height, "test_positives": int(y.sum())},
-        test_frame=test_frame, test_predictions={"model": p},
+        test_frame=test_frame,
+        test_predictions={"model": p},
         importance=pl.DataFrame({"feature": FEATURES, "importance": model.get_feature_importance().tolist()}),
-        shap_values=shap_values, charts={"gains.png": _chart(y, p), "calibration.png": _chart(y, p)},
+        shap_values=shap_values,
+        charts={"gains.png": _chart(y, p), "calibration.png": _chart(y, p)},
         notes=["synthetic data for tests"],
     )
 
@@ -88,17 +121,33 @@ def clf_tm(data) -> TrainedModel:
 @pytest.fixture(scope="module")
 def ltv_tm(data) -> TrainedModel:
     tr, te = data["train"], data["test"]
-    model = CatBoostRegressor(iterations=50, depth=4, thread_count=2, allow_writing_files=False, verbose=False,
-                              random_seed=0, cat_features=CATS)
+    model = CatBoostRegressor(
+        iterations=50,
+        depth=4,
+        thread_count=2,
+        allow_writing_files=False,
+        verbose=False,
+        random_seed=0,
+        cat_features=CATS,
+    )
     model.fit(_x(tr), tr["ltv"].to_numpy())
     return TrainedModel(
-        customer="acme", model_name="ltv", kind="ltv", model=model, feature_names=FEATURES, cat_features=CATS,
-        calibrator=None, label_definition={"kind": "ltv", "horizon_days": 90},
-        catboost_params=model.get_all_params(), split=SPLIT,
+        customer="acme",
+        model_name="ltv",
+        kind="ltv",
+        model=model,
+        feature_names=FEATURES,
+        cat_features=CATS,
+        calibrator=None,
+        label_definition={"kind": "ltv", "horizon_days": 90},
+        catboost_params=model.get_all_params(),
+        split=SPLIT,
         metrics={"model.normalized_gini": 0.4, "linear.normalized_gini": 0.3, "model.total_ratio": 1.02},
         rows={"train": tr.height, "test": te.height},
         test_frame=te.select("user_key", pl.col("ltv").alias("label"), *FEATURES),
-        importance=None, shap_values=None, charts={},
+        importance=None,
+        shap_values=None,
+        charts={},
     )
 
 
@@ -128,8 +177,9 @@ def store(tmp_path, monkeypatch, blank_store):
 
 
 def _log(tm, uri, root, run="dagster-run-1", **kw):
-    return tracking.log_training_run(tm, tracking_uri=uri, artifact_root=root, dagster_run_id=run,
-                                     code_version="abc123", **kw)
+    return tracking.log_training_run(
+        tm, tracking_uri=uri, artifact_root=root, dagster_run_id=run, code_version="abc123", **kw
+    )
 
 
 def _artifacts(client: MlflowClient, run_id: str, path: str | None = None) -> set[str]:
@@ -140,6 +190,7 @@ def _artifacts(client: MlflowClient, run_id: str, path: str | None = None) -> se
 
 
 # ------------------------------------------------------------------------------------------------- locations
+
 
 def test_tracking_uri_defaults_to_sqlite_under_mlflow_dir(tmp_path, monkeypatch):
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
@@ -163,6 +214,7 @@ def test_run_url(monkeypatch):
 
 # --------------------------------------------------------------------------------------------------- logging
 
+
 def test_log_training_run_records_everything(store, clf_tm):
     paths, uri, root, cwd = store
     logged = _log(clf_tm, uri, root, partition="acme")
@@ -178,10 +230,19 @@ def test_log_training_run_records_everything(store, clf_tm):
     assert exp.artifact_location.startswith(root)
 
     tags = run.data.tags
-    expected = {"customer": "acme", "model": "conversion", "kind": "classifier", "dagster_run_id": "dagster-run-1",
-                "code_version": "abc123", "partition": "acme", "primary_metric": "roc_auc",
-                "as_of_train_first": "2024-01-01", "as_of_train_last": "2024-01-15", "as_of_valid": "2024-02-01",
-                "as_of_test": "2024-03-01"}
+    expected = {
+        "customer": "acme",
+        "model": "conversion",
+        "kind": "classifier",
+        "dagster_run_id": "dagster-run-1",
+        "code_version": "abc123",
+        "partition": "acme",
+        "primary_metric": "roc_auc",
+        "as_of_train_first": "2024-01-01",
+        "as_of_train_last": "2024-01-15",
+        "as_of_valid": "2024-02-01",
+        "as_of_test": "2024-03-01",
+    }
     assert {k: tags.get(k) for k in expected} == expected
     assert "acme" in tags["mlflow.note.content"] and "synthetic data for tests" in tags["mlflow.note.content"]
 
@@ -202,12 +263,19 @@ def test_log_training_run_records_everything(store, clf_tm):
     assert metrics["rows.train"] == 600 and metrics["rows.test"] == 200 and "rows.test_positives" in metrics
 
     arts = _artifacts(client, logged.run_id)
-    assert {"charts/gains.png", "charts/calibration.png", "feature_importance.csv", "feature_importance.json",
-            "shap_summary.png", "model_meta.json"} <= arts
+    assert {
+        "charts/gains.png",
+        "charts/calibration.png",
+        "feature_importance.csv",
+        "feature_importance.json",
+        "shap_summary.png",
+        "model_meta.json",
+    } <= arts
     local = Path(client.download_artifacts(logged.run_id, "shap_summary.png", str(paths.home / "dl")))
     assert local.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    meta = json.loads(Path(client.download_artifacts(logged.run_id, "model_meta.json",
-                                                     str(paths.home / "dl"))).read_text())
+    meta = json.loads(
+        Path(client.download_artifacts(logged.run_id, "model_meta.json", str(paths.home / "dl"))).read_text()
+    )
     assert meta["feature_names"] == FEATURES and meta["cat_features"] == CATS and meta["kind"] == "classifier"
     assert meta["calibrator"] == clf_tm.calibrator.to_dict() and meta["split"] == SPLIT.as_dict()
     imp = pl.read_csv(client.download_artifacts(logged.run_id, "feature_importance.csv", str(paths.home / "dl")))
@@ -234,7 +302,7 @@ def test_signature_is_typed(store, clf_tm):
     logged = _log(clf_tm, uri, root)
     from mlflow.models import get_model_info
 
-    from growth_pipeline.lib.tracking import _mlflow_uris
+    from growth_pipeline.lib.models.tracking import _mlflow_uris
 
     with _mlflow_uris(uri):
         info = get_model_info(logged.model_uri)
@@ -280,11 +348,11 @@ def test_long_feature_list_is_split_into_numbered_params(clf_tm):
 def test_shap_plot_caps_rows_and_falls_back_to_category_codes(clf_tm, monkeypatch):
     import shap
 
-    big = pl.concat([clf_tm.test_frame] * 11)                     # 2,200 rows
+    big = pl.concat([clf_tm.test_frame] * 11)  # 2,200 rows
     tm = replace(clf_tm, test_frame=big, shap_values=np.vstack([clf_tm.shap_values] * 11))
     real, seen = shap.summary_plot, []
 
-    def picky(sv, features, **kw):                                # a shap that refuses string columns
+    def picky(sv, features, **kw):  # a shap that refuses string columns
         seen.append((sv.shape, list(features.dtypes.astype(str))))
         if any(features[c].dtype == object or str(features[c].dtype) in ("str", "string") for c in CATS):
             raise TypeError("could not convert string to float: 'pro'")
@@ -352,6 +420,7 @@ def test_retry_on_locked_database(monkeypatch):
 
 # ------------------------------------------------------------------------------------------ loading, promotion
 
+
 def test_load_model_predicts_like_the_trained_model(store, clf_tm):
     _, uri, root, _ = store
     logged = _log(clf_tm, uri, root)
@@ -367,7 +436,7 @@ def test_load_model_predicts_like_the_trained_model(store, clf_tm):
     partial = clf_tm.test_frame.drop("revenue_28d").with_columns(pl.lit(None, pl.Utf8).alias("plan"))
     assert np.isfinite(loaded.predict(partial)).all()
 
-    assert tracking.load_model(uri, "acme-conversion") is None             # no champion yet
+    assert tracking.load_model(uri, "acme-conversion") is None  # no champion yet
     assert tracking.load_model(uri, "acme-conversion", alias="nope") is None
     assert tracking.load_model(uri, "nobody-conversion", alias="challenger") is None
 
@@ -387,8 +456,12 @@ def test_promotion_aliases_and_tags(store, clf_tm):
     assert r1["promotion.reason"] == d1.reason
 
     champ = tracking.load_model(uri, "acme-conversion")
-    m2 = {**clf_tm.metrics, "champion.roc_auc": float(roc_auc_score(clf_tm.test_frame["label"].to_numpy(),
-                                                                    champ.predict(clf_tm.test_frame)))}
+    m2 = {
+        **clf_tm.metrics,
+        "champion.roc_auc": float(
+            roc_auc_score(clf_tm.test_frame["label"].to_numpy(), champ.predict(clf_tm.test_frame))
+        ),
+    }
     second = _log(replace(clf_tm, metrics=m2), uri, root, run="run-2")
     assert second.version == "2"
     d2 = decide("classifier", m2, has_champion=True, champion_version=champ.version)
@@ -403,8 +476,14 @@ def test_promotion_aliases_and_tags(store, clf_tm):
     assert v2["promotion.decision"] == "kept" and v2["promotion.reason"] == d2.reason
     assert client.get_model_version("acme-conversion", "1").tags["promotion.decision"] == "promoted"
 
-    refused = Decision(promote=False, beats_baselines=False, reason="model roc_auc 0.5 does not beat logistic 0.6",
-                       primary_metric="roc_auc", new_value=0.5, champion_value=None)
+    refused = Decision(
+        promote=False,
+        beats_baselines=False,
+        reason="model roc_auc 0.5 does not beat logistic 0.6",
+        primary_metric="roc_auc",
+        new_value=0.5,
+        champion_value=None,
+    )
     tracking.record_decision(uri, second, refused)
     assert client.get_run(second.run_id).data.tags["promotion.decision"] == "refused"
     assert str(client.get_model_version_by_alias("acme-conversion", "champion").version) == "1"
@@ -415,62 +494,218 @@ def test_promotion_aliases_and_tags(store, clf_tm):
 C, L = "classifier", "ltv"
 
 
-@pytest.mark.parametrize("kind,metrics,has_champion,promote,beats,reason_part", [
-    # classifiers
-    (C, {"model.roc_auc": 0.75, "logistic.roc_auc": 0.70, "rule.roc_auc": 0.60}, False, True, True, "no champion"),
-    # the logistic regression is a candidate, not a gate: whichever candidate serves only has to beat the rule
-    (C, {"model.roc_auc": 0.712, "logistic.roc_auc": 0.720, "rule.roc_auc": 0.60}, False, True, True,
-     "no champion yet; model roc_auc 0.712 beats baselines (rule 0.600)"),
-    (C, {"model.roc_auc": 0.70, "logistic.roc_auc": 0.65, "rule.roc_auc": 0.70}, False, False, False,
-     "does not beat rule 0.700"),                                                     # a tie is not a win
-    (C, {"model.roc_auc": 0.70, "rule.roc_auc": 0.65}, False, True, True, "rule 0.650"),
-    (C, {"model.roc_auc": 0.70, "logistic.roc_auc": float("nan"), "rule.roc_auc": 0.6}, False, True, True,
-     "rule 0.600"),                                                                   # NaN baseline ignored
-    (C, {"model.roc_auc": 0.90}, False, False, False, "no baseline"),
-    (C, {"model.roc_auc": 0.90, "model.log_loss": 0.1}, True, False, False, "no baseline"),
-    (C, {"logistic.roc_auc": 0.6, "rule.roc_auc": 0.5}, False, False, False, "model.roc_auc is missing"),
-    (C, {"model.roc_auc": 0.795, "rule.roc_auc": 0.7, "champion.roc_auc": 0.801}, True, False, True,
-     "champion v3 keeps: 0.801 >= 0.795"),
-    (C, {"model.roc_auc": 0.80, "rule.roc_auc": 0.7, "champion.roc_auc": 0.80}, True, False, True,
-     "champion v3 keeps"),                                                            # a tie keeps the champion
-    (C, {"model.roc_auc": 0.81, "rule.roc_auc": 0.7, "champion.roc_auc": 0.80}, True, True, True,
-     "beats champion v3 0.800"),
-    (C, {"model.roc_auc": 0.81, "rule.roc_auc": 0.7}, True, False, True, "not scored"),  # champion unscored
-    (C, {"model.roc_auc": 0.9511, "rule.roc_auc": 0.7, "champion.roc_auc": 0.9506,
-         "champion.new_win_rate": 0.62}, True, False, True, "not clearly better (higher on 62%"),   # noise keeps
-    (C, {"model.roc_auc": 0.83, "rule.roc_auc": 0.7, "champion.roc_auc": 0.80,
-         "champion.new_win_rate": 0.97}, True, True, True, "on 97% of paired bootstrap resamples"),
-    (C, {"model.roc_auc": 0.7204, "rule.roc_auc": 0.7201}, False, True, True, "rule 0.720"),
-    (C, {"model.roc_auc": 0.7201, "rule.roc_auc": 0.7204}, False, False, False,
-     "0.7201 does not beat rule 0.7204"),                                         # digits enough to differ
-    # ltv
-    (L, {"model.normalized_gini": 0.5, "rule.normalized_gini": 0.3, "historical_average.normalized_gini": 0.35,
-         "rule.normalized_gini": 0.2, "model.total_ratio": 1.1}, False, True, True, "total ratio 1.100"),
-    # the historical average is reported next to the model, not a gate: only the one-feature rule is
-    (L, {"model.normalized_gini": 0.5, "rule.normalized_gini": 0.3, "historical_average.normalized_gini": 0.55,
-         "model.total_ratio": 1.0}, False, True, True, "beats baselines (rule 0.300"),
-    (L, {"model.normalized_gini": 0.5, "rule.normalized_gini": 0.52, "model.total_ratio": 1.0}, False, False, False,
-     "does not beat rule 0.520"),
-    (L, {"model.normalized_gini": 0.95, "rule.normalized_gini": 0.3, "model.total_ratio": 1.30,
-         "model.mae": 0.0}, False, False, False, "outside [0.85, 1.15]"),
-    (L, {"model.normalized_gini": 0.95, "rule.normalized_gini": 0.3, "model.total_ratio": 0.80}, False, False,
-     False, "0.800 x the actual total"),
-    (L, {"model.normalized_gini": 0.95, "rule.normalized_gini": 0.3, "model.total_ratio": 0.85}, False, True,
-     True, "no champion"),                                                            # the bounds are inclusive
-    (L, {"model.normalized_gini": 0.95, "rule.normalized_gini": 0.3}, False, False, False, "total_ratio"),
-    # a small test set: the total is off by 38% but its interval says it cannot be told from the actual one
-    (L, {"model.normalized_gini": 0.74, "rule.normalized_gini": 0.6, "model.total_ratio": 1.38,
-         "model.total_ratio_lo90": 0.81, "model.total_ratio_hi90": 2.4}, False, True, True, "interval [0.81, 2.40]"),
-    (L, {"model.normalized_gini": 0.74, "rule.normalized_gini": 0.6, "model.total_ratio": 1.38,
-         "model.total_ratio_lo90": 1.2, "model.total_ratio_hi90": 1.6}, False, False, False, "1.380 x the actual"),
-    (L, {"model.normalized_gini": 0.95, "model.total_ratio": 1.0, "logistic.roc_auc": 0.5}, False, False, False,
-     "no baseline"),                                                                  # classifier baselines don't count
-    (L, {"model.normalized_gini": 0.40, "rule.normalized_gini": 0.3, "model.total_ratio": 1.0,
-         "champion.normalized_gini": 0.45}, True, False, True, "champion v3 keeps: 0.450 >= 0.400"),
-    (L, {"model.normalized_gini": 0.50, "rule.normalized_gini": 0.3, "model.total_ratio": 1.0,
-         "champion.normalized_gini": 0.45, "model.mae": 99.0, "champion.mae": 1.0}, True, True, True,
-     "beats champion v3 0.450"),                                                      # MAE is never consulted
-])
+@pytest.mark.parametrize(
+    "kind,metrics,has_champion,promote,beats,reason_part",
+    [
+        # classifiers
+        (C, {"model.roc_auc": 0.75, "logistic.roc_auc": 0.70, "rule.roc_auc": 0.60}, False, True, True, "no champion"),
+        # the logistic regression is a candidate, not a gate: whichever candidate serves only has to beat the rule
+        (
+            C,
+            {"model.roc_auc": 0.712, "logistic.roc_auc": 0.720, "rule.roc_auc": 0.60},
+            False,
+            True,
+            True,
+            "no champion yet; model roc_auc 0.712 beats baselines (rule 0.600)",
+        ),
+        (
+            C,
+            {"model.roc_auc": 0.70, "logistic.roc_auc": 0.65, "rule.roc_auc": 0.70},
+            False,
+            False,
+            False,
+            "does not beat rule 0.700",
+        ),  # a tie is not a win
+        (C, {"model.roc_auc": 0.70, "rule.roc_auc": 0.65}, False, True, True, "rule 0.650"),
+        (
+            C,
+            {"model.roc_auc": 0.70, "logistic.roc_auc": float("nan"), "rule.roc_auc": 0.6},
+            False,
+            True,
+            True,
+            "rule 0.600",
+        ),  # NaN baseline ignored
+        (C, {"model.roc_auc": 0.90}, False, False, False, "no baseline"),
+        (C, {"model.roc_auc": 0.90, "model.log_loss": 0.1}, True, False, False, "no baseline"),
+        (C, {"logistic.roc_auc": 0.6, "rule.roc_auc": 0.5}, False, False, False, "model.roc_auc is missing"),
+        (
+            C,
+            {"model.roc_auc": 0.795, "rule.roc_auc": 0.7, "champion.roc_auc": 0.801},
+            True,
+            False,
+            True,
+            "champion v3 keeps: 0.801 >= 0.795",
+        ),
+        (
+            C,
+            {"model.roc_auc": 0.80, "rule.roc_auc": 0.7, "champion.roc_auc": 0.80},
+            True,
+            False,
+            True,
+            "champion v3 keeps",
+        ),  # a tie keeps the champion
+        (
+            C,
+            {"model.roc_auc": 0.81, "rule.roc_auc": 0.7, "champion.roc_auc": 0.80},
+            True,
+            True,
+            True,
+            "beats champion v3 0.800",
+        ),
+        (C, {"model.roc_auc": 0.81, "rule.roc_auc": 0.7}, True, False, True, "not scored"),  # champion unscored
+        (
+            C,
+            {"model.roc_auc": 0.9511, "rule.roc_auc": 0.7, "champion.roc_auc": 0.9506, "champion.new_win_rate": 0.62},
+            True,
+            False,
+            True,
+            "not clearly better (higher on 62%",
+        ),  # noise keeps
+        (
+            C,
+            {"model.roc_auc": 0.83, "rule.roc_auc": 0.7, "champion.roc_auc": 0.80, "champion.new_win_rate": 0.97},
+            True,
+            True,
+            True,
+            "on 97% of paired bootstrap resamples",
+        ),
+        (C, {"model.roc_auc": 0.7204, "rule.roc_auc": 0.7201}, False, True, True, "rule 0.720"),
+        (
+            C,
+            {"model.roc_auc": 0.7201, "rule.roc_auc": 0.7204},
+            False,
+            False,
+            False,
+            "0.7201 does not beat rule 0.7204",
+        ),  # digits enough to differ
+        # ltv
+        (
+            L,
+            {
+                "model.normalized_gini": 0.5,
+                "historical_average.normalized_gini": 0.35,
+                "rule.normalized_gini": 0.2,
+                "model.total_ratio": 1.1,
+            },
+            False,
+            True,
+            True,
+            "total ratio 1.100",
+        ),
+        # the historical average is reported next to the model, not a gate: only the one-feature rule is
+        (
+            L,
+            {
+                "model.normalized_gini": 0.5,
+                "rule.normalized_gini": 0.3,
+                "historical_average.normalized_gini": 0.55,
+                "model.total_ratio": 1.0,
+            },
+            False,
+            True,
+            True,
+            "beats baselines (rule 0.300",
+        ),
+        (
+            L,
+            {"model.normalized_gini": 0.5, "rule.normalized_gini": 0.52, "model.total_ratio": 1.0},
+            False,
+            False,
+            False,
+            "does not beat rule 0.520",
+        ),
+        (
+            L,
+            {"model.normalized_gini": 0.95, "rule.normalized_gini": 0.3, "model.total_ratio": 1.30, "model.mae": 0.0},
+            False,
+            False,
+            False,
+            "outside [0.85, 1.15]",
+        ),
+        (
+            L,
+            {"model.normalized_gini": 0.95, "rule.normalized_gini": 0.3, "model.total_ratio": 0.80},
+            False,
+            False,
+            False,
+            "0.800 x the actual total",
+        ),
+        (
+            L,
+            {"model.normalized_gini": 0.95, "rule.normalized_gini": 0.3, "model.total_ratio": 0.85},
+            False,
+            True,
+            True,
+            "no champion",
+        ),  # the bounds are inclusive
+        (L, {"model.normalized_gini": 0.95, "rule.normalized_gini": 0.3}, False, False, False, "total_ratio"),
+        # a small test set: the total is off by 38% but its interval says it cannot be told from the actual one
+        (
+            L,
+            {
+                "model.normalized_gini": 0.74,
+                "rule.normalized_gini": 0.6,
+                "model.total_ratio": 1.38,
+                "model.total_ratio_lo90": 0.81,
+                "model.total_ratio_hi90": 2.4,
+            },
+            False,
+            True,
+            True,
+            "interval [0.81, 2.40]",
+        ),
+        (
+            L,
+            {
+                "model.normalized_gini": 0.74,
+                "rule.normalized_gini": 0.6,
+                "model.total_ratio": 1.38,
+                "model.total_ratio_lo90": 1.2,
+                "model.total_ratio_hi90": 1.6,
+            },
+            False,
+            False,
+            False,
+            "1.380 x the actual",
+        ),
+        (
+            L,
+            {"model.normalized_gini": 0.95, "model.total_ratio": 1.0, "logistic.roc_auc": 0.5},
+            False,
+            False,
+            False,
+            "no baseline",
+        ),  # classifier baselines don't count
+        (
+            L,
+            {
+                "model.normalized_gini": 0.40,
+                "rule.normalized_gini": 0.3,
+                "model.total_ratio": 1.0,
+                "champion.normalized_gini": 0.45,
+            },
+            True,
+            False,
+            True,
+            "champion v3 keeps: 0.450 >= 0.400",
+        ),
+        (
+            L,
+            {
+                "model.normalized_gini": 0.50,
+                "rule.normalized_gini": 0.3,
+                "model.total_ratio": 1.0,
+                "champion.normalized_gini": 0.45,
+                "model.mae": 99.0,
+                "champion.mae": 1.0,
+            },
+            True,
+            True,
+            True,
+            "beats champion v3 0.450",
+        ),  # MAE is never consulted
+    ],
+)
 def test_decide(kind, metrics, has_champion, promote, beats, reason_part):
     d = decide(kind, metrics, has_champion, champion_version=3)
     assert (d.promote, d.beats_baselines) == (promote, beats), d.reason
@@ -494,15 +729,27 @@ def test_decide_rejects_unknown_kind_and_names_nothing_without_a_version():
 def test_why_a_model_has_no_champion_in_words(store, clf_tm):
     _, uri, root, _ = store
     assert tracking.why_no_champion(uri, "acme", "conversion") == "no champion: never trained"
-    run_id = tracking.log_not_enough_data(uri, root, "acme", "conversion",
-                                          "conversion: fewer than 10 users who converted in a 30-day window")
+    run_id = tracking.log_not_enough_data(
+        uri, root, "acme", "conversion", "conversion: fewer than 10 users who converted in a 30-day window"
+    )
     assert tracking.why_no_champion(uri, "acme", "conversion") == (
-        "no model: not enough data (conversion: fewer than 10 users who converted in a 30-day window)")
+        "no model: not enough data (conversion: fewer than 10 users who converted in a 30-day window)"
+    )
     assert MlflowClient(uri).get_run(run_id).info.status == "FINISHED"
     logged = _log(clf_tm, uri, root)
-    tracking.record_decision(uri, logged, Decision(
-        promote=False, beats_baselines=False, reason="model roc_auc 0.55 does not beat rule 0.58",
-        primary_metric="roc_auc", new_value=0.55, champion_value=None))
+    tracking.record_decision(
+        uri,
+        logged,
+        Decision(
+            promote=False,
+            beats_baselines=False,
+            reason="model roc_auc 0.55 does not beat rule 0.58",
+            primary_metric="roc_auc",
+            new_value=0.55,
+            champion_value=None,
+        ),
+    )
     assert tracking.why_no_champion(uri, "acme", "conversion") == (
         "no champion: no candidate beat the one-feature rule on the test set "
-        "(model roc_auc 0.55 does not beat rule 0.58)")
+        "(model roc_auc 0.55 does not beat rule 0.58)"
+    )

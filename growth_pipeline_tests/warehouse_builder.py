@@ -8,11 +8,11 @@ from datetime import date, timedelta
 import duckdb
 
 from growth_pipeline.config import Customer, Paths
-from growth_pipeline.lib.activity import build_user_daily, rekey_user_daily
-from growth_pipeline.lib.catalog import build_event_catalog
-from growth_pipeline.lib.identities import build_identities
-from growth_pipeline.lib.raw_events import load_day
-from growth_pipeline.lib.sources import day_files
+from growth_pipeline.lib.features.activity import build_user_daily, rekey_user_daily
+from growth_pipeline.lib.identities.event_catalog import build_event_catalog
+from growth_pipeline.lib.identities.stitching import build_identities
+from growth_pipeline.lib.ingest.raw_events import load_day
+from growth_pipeline.lib.ingest.sources import day_files
 
 
 def load_days(con: duckdb.DuckDBPyConnection, customer: Customer, paths: Paths, first: date, last: date) -> None:
@@ -31,8 +31,8 @@ def demo_activity(root, customer_id: str, n_users: int, start: date, days: int, 
     """A generated Powerplay-like customer of ``n_users`` over ``days``, loaded into a warehouse under ``root``;
     returns (customer, Activity)."""
     from growth_pipeline.config import REPO_ROOT, customer_like, load_customers
-    from growth_pipeline.lib.demo_data import DemoSpec, generate_demo
-    from growth_pipeline.lib.features import read_customer_activity
+    from growth_pipeline.lib.demo.generator import DemoSpec, generate_demo
+    from growth_pipeline.lib.features.user_features import read_customer_activity
 
     generate_demo(DemoSpec("powerplay", n_users=n_users, start=start, days=days, seed=seed), root / "src")
     customer = customer_like(load_customers(REPO_ROOT / "customers.yaml").get("powerplay"), customer_id, root / "src")

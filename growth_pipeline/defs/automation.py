@@ -12,14 +12,14 @@ previous one succeeds (a failed stage stops that customer's day, visibly, instea
 Every run carries the tag `growth/customer`, so dagster.yaml's queue runs one run per customer at a time.
 """
 
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 
 import dagster as dg
 
 from growth_pipeline.defs.models import REASON_TAG, TRIGGER_TAG
 from growth_pipeline.defs.partitions import customer_day_partitions, customer_partitions
 from growth_pipeline.defs.resources import GrowthResource
-from growth_pipeline.lib.retraining import DriftSignal, RetrainState, plan, yesterday
+from growth_pipeline.lib.automation.retraining import DriftSignal, RetrainState, plan, yesterday
 
 CUSTOMER_TAG = "growth/customer"
 DAY_TAG = "growth/day"
@@ -27,18 +27,30 @@ PIPELINE_TAG = "growth/pipeline"
 MODEL_ASSETS = ["churn_model", "conversion_model", "goal_model", "ltv_model"]
 
 daily_ingest_job = dg.define_asset_job(
-    "daily_ingest", selection=["landed_exports", "raw_events"], partitions_def=customer_day_partitions,
-    description="A customer's day: download (Mixpanel API customers) and load the raw events.")
+    "daily_ingest",
+    selection=["landed_exports", "raw_events"],
+    partitions_def=customer_day_partitions,
+    description="A customer's day: download (Mixpanel API customers) and load the raw events.",
+)
 customer_refresh_job = dg.define_asset_job(
-    "customer_refresh", selection=["identities", "event_catalog"], partitions_def=customer_partitions,
-    description="A customer's identities and event catalogue after new raw events.")
+    "customer_refresh",
+    selection=["identities", "event_catalog"],
+    partitions_def=customer_partitions,
+    description="A customer's identities and event catalogue after new raw events.",
+)
 daily_scoring_job = dg.define_asset_job(
-    "daily_scoring", selection=["user_daily", "user_scores", "model_drift"], partitions_def=customer_day_partitions,
-    description="A customer's day: daily activity, scores by the champion models, drift and realised performance.")
+    "daily_scoring",
+    selection=["user_daily", "user_scores", "model_drift"],
+    partitions_def=customer_day_partitions,
+    description="A customer's day: daily activity, scores by the champion models, drift and realised performance.",
+)
 retrain_job = dg.define_asset_job(
-    "retrain", selection=MODEL_ASSETS, partitions_def=customer_partitions,
+    "retrain",
+    selection=MODEL_ASSETS,
+    partitions_def=customer_partitions,
     description="Retrain a customer's models (all, or those a run request selects); each new version goes "
-                "through the champion/challenger gate.")
+    "through the champion/challenger gate.",
+)
 
 
 # The customer-wide outputs of a day: everything customer-partitioned downstream of the scores, except the
@@ -47,13 +59,17 @@ customer_outputs_job = dg.define_asset_job(
     "customer_outputs",
     selection=(dg.AssetSelection.assets("user_features") | dg.AssetSelection.groups("analytics", "report")),
     partitions_def=customer_partitions,
-    description="A customer's feature snapshot, growth analytics and report after the day's scores.")
+    description="A customer's feature snapshot, growth analytics and report after the day's scores.",
+)
 
 
 # (job after which, the next job, whether the next one is partitioned by (customer, day))
 def _next_stage(job_name: str) -> tuple[str, bool] | None:
-    return {"daily_ingest": ("customer_refresh", False), "customer_refresh": ("daily_scoring", True),
-            "daily_scoring": ("customer_outputs", False)}.get(job_name)
+    return {
+        "daily_ingest": ("customer_refresh", False),
+        "customer_refresh": ("daily_scoring", True),
+        "daily_scoring": ("customer_outputs", False),
+    }.get(job_name)
 
 
 def _tags(customer: str, day: date | str, **extra: str) -> dict[str, str]:
@@ -64,22 +80,28 @@ def _registered(instance: dg.DagsterInstance) -> set[str]:
     return set(instance.get_dynamic_partitions(customer_partitions.name))
 
 
-@dg.schedule(cron_schedule="0 6 * * *", job=daily_ingest_job, execution_timezone="UTC",
-             default_status=dg.DefaultScheduleStatus.RUNNING,
-             description="Every day at 06:00 UTC: yesterday (in each customer's timezone) for every customer; the "
-                         "daily_pipeline_next_stage sensor carries each customer's day through scoring and drift.")
+@dg.schedule(
+    cron_schedule="0 6 * * *",
+    job=daily_ingest_job,
+    execution_timezone="UTC",
+    default_status=dg.DefaultScheduleStatus.RUNNING,
+    description="Every day at 06:00 UTC: yesterday (in each customer's timezone) for every customer; the "
+    "daily_pipeline_next_stage sensor carries each customer's day through scoring and drift.",
+)
 def daily_refresh(context: dg.ScheduleEvaluationContext, growth: GrowthResource):
-    now = context.scheduled_execution_time or datetime.now(timezone.utc)
+    now = context.scheduled_execution_time or datetime.now(UTC)
     known = _registered(context.instance)
     requests, skipped = [], []
     for customer in growth.registry().customers:
-        if customer.id not in known:   # the customer_registry sensor has not added it yet
+        if customer.id not in known:  # the customer_registry sensor has not added it yet
             skipped.append(customer.id)
             continue
         day = yesterday(now, customer.timezone)
-        requests.append(dg.RunRequest(
-            run_key=f"daily:{customer.id}:{day}", partition_key=f"{customer.id}|{day}",
-            tags=_tags(customer.id, day)))
+        requests.append(
+            dg.RunRequest(
+                run_key=f"daily:{customer.id}:{day}", partition_key=f"{customer.id}|{day}", tags=_tags(customer.id, day)
+            )
+        )
     if not requests:
         return dg.SkipReason(f"no registered customer (not yet registered: {', '.join(skipped) or 'none'})")
     if skipped:
@@ -87,12 +109,15 @@ def daily_refresh(context: dg.ScheduleEvaluationContext, growth: GrowthResource)
     return requests
 
 
-@dg.run_status_sensor(run_status=dg.DagsterRunStatus.SUCCESS,
-                      monitored_jobs=[daily_ingest_job, customer_refresh_job, daily_scoring_job],
-                      request_jobs=[customer_refresh_job, daily_scoring_job, customer_outputs_job],
-                      default_status=dg.DefaultSensorStatus.RUNNING, minimum_interval_seconds=30,
-                      description="Starts the next stage of a customer's daily pipeline when the previous one "
-                                  "succeeded (runs started by the daily_refresh schedule only).")
+@dg.run_status_sensor(
+    run_status=dg.DagsterRunStatus.SUCCESS,
+    monitored_jobs=[daily_ingest_job, customer_refresh_job, daily_scoring_job],
+    request_jobs=[customer_refresh_job, daily_scoring_job, customer_outputs_job],
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    minimum_interval_seconds=30,
+    description="Starts the next stage of a customer's daily pipeline when the previous one "
+    "succeeded (runs started by the daily_refresh schedule only).",
+)
 def daily_pipeline_next_stage(context: dg.RunStatusSensorContext):
     run = context.dagster_run
     if run.tags.get(PIPELINE_TAG) != "daily":
@@ -102,20 +127,30 @@ def daily_pipeline_next_stage(context: dg.RunStatusSensorContext):
         return dg.SkipReason(f"{run.job_name} is the last stage")
     job_name, by_day = nxt
     customer, day = run.tags[CUSTOMER_TAG], run.tags[DAY_TAG]
-    return dg.RunRequest(run_key=f"daily:{customer}:{day}:{job_name}", job_name=job_name,
-                         partition_key=f"{customer}|{day}" if by_day else customer, tags=_tags(customer, day))
+    return dg.RunRequest(
+        run_key=f"daily:{customer}:{day}:{job_name}",
+        job_name=job_name,
+        partition_key=f"{customer}|{day}" if by_day else customer,
+        tags=_tags(customer, day),
+    )
 
 
-@dg.sensor(job=retrain_job, minimum_interval_seconds=60, default_status=dg.DefaultSensorStatus.RUNNING,
-           description="Retrains a customer's model when model_drift says its world changed (feature or score "
-                       "drift over the customer's thresholds) or its published scores underperform; at most one "
-                       "request per customer and model per cooldown (customers.yaml monitoring.cooldown_days, in "
-                       "days of data). The retrained model goes through the same champion/challenger gate.")
+@dg.sensor(
+    job=retrain_job,
+    minimum_interval_seconds=60,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="Retrains a customer's model when model_drift says its world changed (feature or score "
+    "drift over the customer's thresholds) or its published scores underperform; at most one "
+    "request per customer and model per cooldown (customers.yaml monitoring.cooldown_days, in "
+    "days of data). The retrained model goes through the same champion/challenger gate.",
+)
 def retrain_on_drift(context: dg.SensorEvaluationContext, growth: GrowthResource):
     state = RetrainState.from_cursor(context.cursor)
     result = context.instance.fetch_materializations(
         dg.AssetRecordsFilter(asset_key=dg.AssetKey("model_drift"), after_storage_id=state.after_storage_id),
-        limit=200, ascending=True)
+        limit=200,
+        ascending=True,
+    )
     signals = []
     for record in result.records:
         mat = record.asset_materialization
@@ -123,8 +158,7 @@ def retrain_on_drift(context: dg.SensorEvaluationContext, growth: GrowthResource
         retrain = mat.metadata.get("retrain")
         for customer, models in (retrain.value if retrain is not None else {}).items():
             for model, reason in models.items():
-                signals.append(DriftSignal(customer, model, date.fromisoformat(keys["day"]), reason,
-                                           record.storage_id))
+                signals.append(DriftSignal(customer, model, date.fromisoformat(keys["day"]), reason, record.storage_id))
         state.after_storage_id = record.storage_id
     if not signals:
         return dg.SensorResult(skip_reason="no model asked to be retrained", cursor=state.to_cursor())
@@ -137,22 +171,39 @@ def retrain_on_drift(context: dg.SensorEvaluationContext, growth: GrowthResource
             context.log.info(f"{s.customer}/{s.model}: drift on {s.day} not acted on: {d.why}")
             continue
         context.log.info(f"{s.customer}/{s.model}: retraining requested (drift on {s.day}): {s.reason}")
-        requests.append(dg.RunRequest(
-            run_key=f"retrain:{s.customer}:{s.model}:{s.storage_id}", partition_key=s.customer,
-            asset_selection=[dg.AssetKey(f"{s.model}_model")],
-            tags={CUSTOMER_TAG: s.customer, DAY_TAG: s.day.isoformat(), TRIGGER_TAG: "drift",
-                  REASON_TAG: s.reason[:2000]}))
+        requests.append(
+            dg.RunRequest(
+                run_key=f"retrain:{s.customer}:{s.model}:{s.storage_id}",
+                partition_key=s.customer,
+                asset_selection=[dg.AssetKey(f"{s.model}_model")],
+                tags={
+                    CUSTOMER_TAG: s.customer,
+                    DAY_TAG: s.day.isoformat(),
+                    TRIGGER_TAG: "drift",
+                    REASON_TAG: s.reason[:2000],
+                },
+            )
+        )
     return dg.SensorResult(run_requests=requests, cursor=state.to_cursor())
 
 
-@dg.schedule(cron_schedule="0 3 * * 1", job=retrain_job, execution_timezone="UTC",
-             default_status=dg.DefaultScheduleStatus.STOPPED,
-             description="Mondays 03:00 UTC: retrain every customer's models (off by default; drift-triggered "
-                         "retraining is the normal path). Each new version goes through the champion gate.")
+@dg.schedule(
+    cron_schedule="0 3 * * 1",
+    job=retrain_job,
+    execution_timezone="UTC",
+    default_status=dg.DefaultScheduleStatus.STOPPED,
+    description="Mondays 03:00 UTC: retrain every customer's models (off by default; drift-triggered "
+    "retraining is the normal path). Each new version goes through the champion gate.",
+)
 def weekly_retrain(context: dg.ScheduleEvaluationContext, growth: GrowthResource):
     known = _registered(context.instance)
-    stamp = (context.scheduled_execution_time or datetime.now(timezone.utc)).date().isoformat()
-    return [dg.RunRequest(run_key=f"weekly:{c.id}:{stamp}", partition_key=c.id,
-                          tags={CUSTOMER_TAG: c.id, TRIGGER_TAG: "weekly_schedule"})
-            for c in growth.registry().customers if c.id in known]
-
+    stamp = (context.scheduled_execution_time or datetime.now(UTC)).date().isoformat()
+    return [
+        dg.RunRequest(
+            run_key=f"weekly:{c.id}:{stamp}",
+            partition_key=c.id,
+            tags={CUSTOMER_TAG: c.id, TRIGGER_TAG: "weekly_schedule"},
+        )
+        for c in growth.registry().customers
+        if c.id in known
+    ]

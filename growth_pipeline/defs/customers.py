@@ -6,6 +6,7 @@ from growth_pipeline.config import ConfigError
 from growth_pipeline.defs.partitions import customer_partitions
 from growth_pipeline.defs.resources import GrowthResource
 
+
 @dg.sensor(minimum_interval_seconds=60, default_status=dg.DefaultSensorStatus.RUNNING)
 def customer_registry(context: dg.SensorEvaluationContext, growth: GrowthResource) -> dg.SensorResult:
     """Adds a customer partition for every customer declared in customers.yaml (GROWTH_CUSTOMERS).

@@ -12,15 +12,20 @@ from growth_pipeline.defs.partitions import (
     group_by_customer,
 )
 from growth_pipeline.defs.resources import GrowthResource
-from growth_pipeline.lib.activity import build_user_daily
-from growth_pipeline.lib.features import build_features, feature_columns, read_customer_activity
-from growth_pipeline.lib.sql import run_sql
+from growth_pipeline.lib.features.activity import build_user_daily
+from growth_pipeline.lib.features.user_features import build_features, feature_columns, read_customer_activity
+from growth_pipeline.lib.warehouse.sql import run_sql
 
 GROUP = "features"
 
 
-@dg.asset(partitions_def=customer_day_partitions, backfill_policy=BACKFILL_IN_ONE_RUN, group_name=GROUP,
-          deps=["raw_events", dg.AssetDep("identities", partition_mapping=ALL_DAYS_OF_CUSTOMER)], kinds={"duckdb"})
+@dg.asset(
+    partitions_def=customer_day_partitions,
+    backfill_policy=BACKFILL_IN_ONE_RUN,
+    group_name=GROUP,
+    deps=["raw_events", dg.AssetDep("identities", partition_mapping=ALL_DAYS_OF_CUSTOMER)],
+    kinds={"duckdb"},
+)
 def user_daily(context: dg.AssetExecutionContext, growth: GrowthResource) -> dg.MaterializeResult:
     """Per canonical user and day (``core.user_daily``): activity events, sessions (30-minute gap), revenue,
     purchases, goal and churn events, sign-ups, and the first-seen facts observed that day (acquisition
@@ -46,13 +51,18 @@ def user_daily(context: dg.AssetExecutionContext, growth: GrowthResource) -> dg.
     }
     if len(rows) > 1:
         meta["per_day"] = dg.MetadataValue.md(
-            "| customer | day | users | events | revenue |\n|---|---|---:|---:|---:|\n" + "\n".join(
-                f"| {c} | {a.day} | {a.users:,} | {a.events:,} | {a.revenue:,.2f} |" for c, a in rows))
+            "| customer | day | users | events | revenue |\n|---|---|---:|---:|---:|\n"
+            + "\n".join(f"| {c} | {a.day} | {a.users:,} | {a.events:,} | {a.revenue:,.2f} |" for c, a in rows)
+        )
     return dg.MaterializeResult(metadata=meta)
 
 
-@dg.asset(partitions_def=customer_partitions, group_name=GROUP, kinds={"polars", "duckdb"},
-          deps=[dg.AssetDep(user_daily, partition_mapping=ALL_DAYS_OF_CUSTOMER), "event_catalog"])
+@dg.asset(
+    partitions_def=customer_partitions,
+    group_name=GROUP,
+    kinds={"polars", "duckdb"},
+    deps=[dg.AssetDep(user_daily, partition_mapping=ALL_DAYS_OF_CUSTOMER), "event_catalog"],
+)
 def user_features(context: dg.AssetExecutionContext, growth: GrowthResource) -> dg.MaterializeResult:
     """One row per user as of the customer's latest day (``features.user_features``), built in Polars from data
     on or before that day only: recency; events, sessions, active days, revenue and purchases over 1, 7, 28
@@ -70,15 +80,19 @@ def user_features(context: dg.AssetExecutionContext, growth: GrowthResource) -> 
         run_sql(con, "user_features_replace")
         con.unregister("frame")
     nulls = frame.select([pl.col(c).null_count() / max(frame.height, 1) for c in feats]).row(0)
-    table = "\n".join(f"| {f} | {'categorical' if f in cats else 'numeric'} | {n:.0%} |" for f, n in zip(feats, nulls))
-    return dg.MaterializeResult(metadata={
-        "as_of": str(act.last_day),
-        "users": frame.height,
-        "dagster/row_count": frame.height,
-        "identified_users": int(frame["identified"].sum()),
-        "features": len(feats),
-        "categorical_features": ", ".join(cats),
-        "top_events": ", ".join(act.top_events),
-        "customer_properties": ", ".join(act.custom_props) or "(none filled)",
-        "feature_table": dg.MetadataValue.md("| feature | type | null share |\n|---|---|---:|\n" + table),
-    })
+    table = "\n".join(
+        f"| {f} | {'categorical' if f in cats else 'numeric'} | {n:.0%} |" for f, n in zip(feats, nulls, strict=False)
+    )
+    return dg.MaterializeResult(
+        metadata={
+            "as_of": str(act.last_day),
+            "users": frame.height,
+            "dagster/row_count": frame.height,
+            "identified_users": int(frame["identified"].sum()),
+            "features": len(feats),
+            "categorical_features": ", ".join(cats),
+            "top_events": ", ".join(act.top_events),
+            "customer_properties": ", ".join(act.custom_props) or "(none filled)",
+            "feature_table": dg.MetadataValue.md("| feature | type | null share |\n|---|---|---:|\n" + table),
+        }
+    )

@@ -8,24 +8,24 @@ from growth_pipeline.defs.models import MODEL_ASSETS
 from growth_pipeline.defs.partitions import ALL_DAYS_OF_CUSTOMER, customer_partitions, png_markdown
 from growth_pipeline.defs.resources import GrowthResource, MlflowResource
 from growth_pipeline.defs.scoring import user_scores
-from growth_pipeline.lib import growth_analytics as ga
-from growth_pipeline.lib import customer_report as report
-from growth_pipeline.lib.sql import transaction
+from growth_pipeline.lib.analytics import marts as ga
+from growth_pipeline.lib.analytics import report
+from growth_pipeline.lib.warehouse.sql import transaction
 
 GROUP = "analytics"
 DESCRIPTIONS = {
     "channels": "Users, paying users and revenue per acquisition channel (`marts.channels`), each event type per "
-                "channel as counts and per user (`marts.channel_actions`), and purchases by category and channel "
-                "where the customer names a category property (`marts.category_purchases`).",
+    "channel as counts and per user (`marts.channel_actions`), and purchases by category and channel "
+    "where the customer names a category property (`marts.category_purchases`).",
     "top_users": "The most profitable users: the top N by revenue to date, with channel and share of revenue "
-                 "(`marts.top_users`; N is customers.yaml `analytics.top_users`).",
+    "(`marts.top_users`; N is customers.yaml `analytics.top_users`).",
     "channel_ltv": "Lifetime value per channel (`marts.channel_ltv`): average order value x repeat purchases per "
-                   "month x average retention in months, over the channel's paying users (definitions in README).",
+    "month x average retention in months, over the channel's paying users (definitions in README).",
     "cohort_retention": "Weekly cohort retention (`marts.cohort_retention`): the share of each sign-up week's users "
-                        "active in each following complete week.",
+    "active in each following complete week.",
     "campaign_lift": "Campaign lift (`marts.campaign_lift`): the cumulative response (first purchase) rate by day "
-                     "since sign-up of campaign A against campaign B as baseline, and the lift A / B "
-                     "(customers.yaml `analytics.campaign_a` / `campaign_b`, by default the two biggest channels).",
+    "since sign-up of campaign A against campaign B as baseline, and the lift A / B "
+    "(customers.yaml `analytics.campaign_a` / `campaign_b`, by default the two biggest channels).",
 }
 
 
@@ -38,15 +38,26 @@ def _table_md(frame: pl.DataFrame, n: int = 12) -> str:
     def fmt(v):
         return f"{v:,.3f}" if isinstance(v, float) else str(v)
 
-    return ("| " + " | ".join(cols) + " |\n|" + "---|" * len(cols) + "\n"
-            + "\n".join("| " + " | ".join(fmt(r[c]) for c in cols) + " |" for r in head.iter_rows(named=True)))
+    return (
+        "| "
+        + " | ".join(cols)
+        + " |\n|"
+        + "---|" * len(cols)
+        + "\n"
+        + "\n".join("| " + " | ".join(fmt(r[c]) for c in cols) + " |" for r in head.iter_rows(named=True))
+    )
 
 
 def _analysis_asset(name: str) -> dg.AssetsDefinition:
-    @dg.asset(name=name, partitions_def=customer_partitions, group_name=GROUP, kinds={"duckdb"},
-              deps=[dg.AssetDep(user_daily, partition_mapping=ALL_DAYS_OF_CUSTOMER), "identities"],
-              description=DESCRIPTIONS[name] + " As of the customer's latest loaded day; that day's rows are "
-                                               "replaced on every run.")
+    @dg.asset(
+        name=name,
+        partitions_def=customer_partitions,
+        group_name=GROUP,
+        kinds={"duckdb"},
+        deps=[dg.AssetDep(user_daily, partition_mapping=ALL_DAYS_OF_CUSTOMER), "identities"],
+        description=DESCRIPTIONS[name] + " As of the customer's latest loaded day; that day's rows are "
+        "replaced on every run.",
+    )
     def _asset(context: dg.AssetExecutionContext, growth: GrowthResource) -> dg.MaterializeResult:
         customer = growth.customer(context.partition_key)
         with growth.warehouse(customer.id) as con:
@@ -70,9 +81,12 @@ def _analysis_asset(name: str) -> dg.AssetsDefinition:
 ANALYSIS_ASSETS = [_analysis_asset(n) for n in ga.ANALYSES]
 
 
-@dg.asset(partitions_def=customer_partitions, group_name="report", kinds={"html"},
-          deps=[*ANALYSIS_ASSETS, *MODEL_ASSETS,
-                dg.AssetDep(user_scores, partition_mapping=ALL_DAYS_OF_CUSTOMER)])
+@dg.asset(
+    partitions_def=customer_partitions,
+    group_name="report",
+    kinds={"html"},
+    deps=[*ANALYSIS_ASSETS, *MODEL_ASSETS, dg.AssetDep(user_scores, partition_mapping=ALL_DAYS_OF_CUSTOMER)],
+)
 def customer_report(context: dg.AssetExecutionContext, growth: GrowthResource, mlflow: MlflowResource):
     """The customer's report, a static HTML page at ``GROWTH_HOME/reports/<customer>/index.html`` (charts next to
     it): each champion model's quality (AUC, lift, calibration, in plain words), top drivers, the latest published
@@ -82,13 +96,15 @@ def customer_report(context: dg.AssetExecutionContext, growth: GrowthResource, m
     with growth.warehouse(customer.id, read_only=True) as con:
         content = report.collect(con, customer, mlflow.uri(growth.paths))
     path = report.write(content, growth.paths.reports(customer.id))
-    return dg.MaterializeResult(metadata={
-        "report": dg.MetadataValue.path(str(path)),
-        "data_as_of": str(content.as_of),
-        "scores_day": str(content.scores_day) if content.scores_day else "no scores yet",
-        "models": ", ".join(f"{m.name} v{m.version}" for m in content.models) or "no champion yet",
-        "charts": len(content.charts),
-    })
+    return dg.MaterializeResult(
+        metadata={
+            "report": dg.MetadataValue.path(str(path)),
+            "data_as_of": str(content.as_of),
+            "scores_day": str(content.scores_day) if content.scores_day else "no scores yet",
+            "models": ", ".join(f"{m.name} v{m.version}" for m in content.models) or "no champion yet",
+            "charts": len(content.charts),
+        }
+    )
 
 
 REPORT_ASSETS = [customer_report]

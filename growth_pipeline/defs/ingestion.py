@@ -7,35 +7,62 @@ over the days in order; the metadata then sums the range and lists each day.
 import dagster as dg
 
 from growth_pipeline.config import MixpanelApiSource
-from growth_pipeline.defs.partitions import BACKFILL_IN_ONE_RUN, customer_day_partitions, customer_days, group_by_customer
+from growth_pipeline.defs.partitions import (
+    BACKFILL_IN_ONE_RUN,
+    customer_day_partitions,
+    customer_days,
+    group_by_customer,
+)
 from growth_pipeline.defs.resources import GrowthResource, MixpanelExportResource
-from growth_pipeline.lib import raw_checks
-from growth_pipeline.lib.raw_events import load_day
-from growth_pipeline.lib.sources import day_files
+from growth_pipeline.lib.ingest import raw_checks
+from growth_pipeline.lib.ingest.raw_events import load_day
+from growth_pipeline.lib.ingest.sources import day_files
 
 GROUP = "ingestion"
 
 RAW_EVENTS_CHECKS = [
-    dg.AssetCheckSpec("no_duplicate_keys", asset="raw_events", blocking=True,
-                      description="No two rows of the day share (event, distinct_id, time, $insert_id)."),
-    dg.AssetCheckSpec("no_null_keys", asset="raw_events", blocking=True,
-                      description="event, distinct_id and time are never null or empty."),
-    dg.AssetCheckSpec("rejected_share_under_threshold", asset="raw_events", blocking=True,
-                      description="The share of the day's records that could not be loaded stays under the "
-                                  "customer's ingest.max_rejected_share."),
-    dg.AssetCheckSpec("day_not_empty", asset="raw_events", blocking=True,
-                      description="The day loaded at least one event (unless the customer allows empty days)."),
-    dg.AssetCheckSpec("day_complete", asset="raw_events", blocking=True,
-                      description="Every export file of the day was read to its end: a truncated or corrupt gzip "
-                                  "loads the records before the break and fails this check, naming the file and "
-                                  "the byte offset (unless the customer sets ingest.allow_incomplete_days)."),
+    dg.AssetCheckSpec(
+        "no_duplicate_keys",
+        asset="raw_events",
+        blocking=True,
+        description="No two rows of the day share (event, distinct_id, time, $insert_id).",
+    ),
+    dg.AssetCheckSpec(
+        "no_null_keys",
+        asset="raw_events",
+        blocking=True,
+        description="event, distinct_id and time are never null or empty.",
+    ),
+    dg.AssetCheckSpec(
+        "rejected_share_under_threshold",
+        asset="raw_events",
+        blocking=True,
+        description="The share of the day's records that could not be loaded stays under the "
+        "customer's ingest.max_rejected_share.",
+    ),
+    dg.AssetCheckSpec(
+        "day_not_empty",
+        asset="raw_events",
+        blocking=True,
+        description="The day loaded at least one event (unless the customer allows empty days).",
+    ),
+    dg.AssetCheckSpec(
+        "day_complete",
+        asset="raw_events",
+        blocking=True,
+        description="Every export file of the day was read to its end: a truncated or corrupt gzip "
+        "loads the records before the break and fails this check, naming the file and "
+        "the byte offset (unless the customer sets ingest.allow_incomplete_days).",
+    ),
 ]
 
 
-@dg.asset(partitions_def=customer_day_partitions, backfill_policy=BACKFILL_IN_ONE_RUN, group_name=GROUP,
-          kinds={"mixpanel"})
-def landed_exports(context: dg.AssetExecutionContext, growth: GrowthResource,
-                   mixpanel: MixpanelExportResource) -> dg.MaterializeResult:
+@dg.asset(
+    partitions_def=customer_day_partitions, backfill_policy=BACKFILL_IN_ONE_RUN, group_name=GROUP, kinds={"mixpanel"}
+)
+def landed_exports(
+    context: dg.AssetExecutionContext, growth: GrowthResource, mixpanel: MixpanelExportResource
+) -> dg.MaterializeResult:
     """The customer's raw Mixpanel export files for one day, in place for loading.
 
     For a customer whose source is the Mixpanel Export API, this downloads the day (gzip, retries with
@@ -55,17 +82,26 @@ def landed_exports(context: dg.AssetExecutionContext, growth: GrowthResource,
         names = ", ".join(f"`{f.relative_to(root)}`" for f in files) or "(none)"
         extra = f" (downloaded in {download['attempts']} attempt(s))" if download else ""
         rows.append(f"| {customer_id} | {day} | {len(files)} | {size:,} | {names}{extra} |")
-    return dg.MaterializeResult(metadata={
-        "files": n_files,
-        "bytes": n_bytes,
-        "days": len(rows),
-        "landed": dg.MetadataValue.md("| customer | day | files | bytes | names |\n|---|---|---:|---:|---|\n"
-                                      + "\n".join(rows)),
-    })
+    return dg.MaterializeResult(
+        metadata={
+            "files": n_files,
+            "bytes": n_bytes,
+            "days": len(rows),
+            "landed": dg.MetadataValue.md(
+                "| customer | day | files | bytes | names |\n|---|---|---:|---:|---|\n" + "\n".join(rows)
+            ),
+        }
+    )
 
 
-@dg.asset(partitions_def=customer_day_partitions, backfill_policy=BACKFILL_IN_ONE_RUN, group_name=GROUP,
-          deps=[landed_exports], check_specs=RAW_EVENTS_CHECKS, kinds={"duckdb"})
+@dg.asset(
+    partitions_def=customer_day_partitions,
+    backfill_policy=BACKFILL_IN_ONE_RUN,
+    group_name=GROUP,
+    deps=[landed_exports],
+    check_specs=RAW_EVENTS_CHECKS,
+    kinds={"duckdb"},
+)
 def raw_events(context: dg.AssetExecutionContext, growth: GrowthResource) -> dg.MaterializeResult:
     """One row per Mixpanel event of the customer-day in ``raw.events`` of the customer's warehouse.
 
@@ -84,15 +120,28 @@ def raw_events(context: dg.AssetExecutionContext, growth: GrowthResource) -> dg.
         with growth.warehouse(customer_id) as con:
             for day in days:
                 root, files = day_files(customer, day, growth.paths)
-                load = load_day(con, day=day, files=files, root=root, timezone_name=customer.timezone,
-                                timestamps=customer.timestamps)
+                load = load_day(
+                    con,
+                    day=day,
+                    files=files,
+                    root=root,
+                    timezone_name=customer.timezone,
+                    timestamps=customer.timestamps,
+                )
                 for check in raw_checks.day_checks(con, day, load, customer.ingest):
                     outcomes.setdefault(check.name, []).append((customer_id, day, check))
-                first_rejects += [(customer_id, day, *r) for r in con.execute(
-                    "SELECT source_file, line_number, reason FROM raw.rejected_events WHERE event_date = ? "
-                    "ORDER BY source_file, line_number LIMIT 5", [day]).fetchall()]
-                context.log.info(f"{customer_id} {day}: loaded {load.loaded}, duplicates {load.duplicates}, "
-                                 f"rejected {load.rejected} of {load.lines} lines")
+                first_rejects += [
+                    (customer_id, day, *r)
+                    for r in con.execute(
+                        "SELECT source_file, line_number, reason FROM raw.rejected_events WHERE event_date = ? "
+                        "ORDER BY source_file, line_number LIMIT 5",
+                        [day],
+                    ).fetchall()
+                ]
+                context.log.info(
+                    f"{customer_id} {day}: loaded {load.loaded}, duplicates {load.duplicates}, "
+                    f"rejected {load.rejected} of {load.lines} lines"
+                )
                 loads.append((customer_id, load))
     metadata = raw_checks.load_metadata(loads, first_rejects, {c: str(growth.paths.warehouse(c)) for c, _ in loads})
     for key in ("first_rejects", "per_day"):
@@ -101,9 +150,12 @@ def raw_events(context: dg.AssetExecutionContext, growth: GrowthResource) -> dg.
     return dg.MaterializeResult(
         metadata=metadata,
         check_results=[
-            dg.AssetCheckResult(check_name=name, passed=all(c.passed for _, _, c in results),
-                                severity=dg.AssetCheckSeverity.ERROR,
-                                metadata=raw_checks.check_metadata(results))
+            dg.AssetCheckResult(
+                check_name=name,
+                passed=all(c.passed for _, _, c in results),
+                severity=dg.AssetCheckSeverity.ERROR,
+                metadata=raw_checks.check_metadata(results),
+            )
             for name, results in outcomes.items()
         ],
     )

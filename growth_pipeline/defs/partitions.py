@@ -19,6 +19,7 @@ customer_day_partitions = dg.MultiPartitionsDefinition({"customer": customer_par
 # A customer-level asset reads every day of its own customer, and only that customer.
 ALL_DAYS_OF_CUSTOMER = dg.MultiToSingleDimensionPartitionMapping(partition_dimension_name="customer")
 
+
 def customer_days(context: dg.AssetExecutionContext) -> list[tuple[str, date]]:
     """The (customer, day) pairs of this run, sorted: one for a single partition, many for a backfill run
     (a range run covers customers x days)."""

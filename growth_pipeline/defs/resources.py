@@ -9,8 +9,9 @@ import dagster as dg
 import duckdb
 
 from growth_pipeline.config import Customer, CustomerRegistry, MixpanelApiSource, Paths, load_customers
-from growth_pipeline.lib.tracking import artifact_root, is_local_store, tracking_uri
-from growth_pipeline.lib.warehouse import open_warehouse
+from growth_pipeline.lib.models.tracking import artifact_root, is_local_store, tracking_uri
+from growth_pipeline.lib.warehouse.connection import open_warehouse
+
 
 class GrowthResource(dg.ConfigurableResource):
     """The deployment: GROWTH_HOME, customers.yaml, and each customer's DuckDB warehouse.
@@ -22,7 +23,7 @@ class GrowthResource(dg.ConfigurableResource):
     growth_home: str | None = None
     customers_file: str | None = None
     duckdb_threads: int = 2
-    model_threads: int = 2   # CatBoost thread_count: explicit, sized for the 2-core machines we run on
+    model_threads: int = 2  # CatBoost thread_count: explicit, sized for the 2-core machines we run on
 
     @property
     def paths(self) -> Paths:
@@ -41,9 +42,9 @@ class GrowthResource(dg.ConfigurableResource):
     @contextmanager
     def warehouse(self, customer_id: str, *, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
         """The customer's own DuckDB file; other processes queue behind this one."""
-        with open_warehouse(self.paths.warehouse(customer_id), read_only=read_only,
-                            threads=self.duckdb_threads) as con:
+        with open_warehouse(self.paths.warehouse(customer_id), read_only=read_only, threads=self.duckdb_threads) as con:
             yield con
+
 
 class MlflowResource(dg.ConfigurableResource):
     """MLflow tracking and registry. Defaults to a SQLite store under GROWTH_HOME/mlflow (or
@@ -66,8 +67,9 @@ def code_version() -> str:
     from growth_pipeline.config import REPO_ROOT
 
     try:
-        sha = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO_ROOT, capture_output=True,
-                             text=True, timeout=5).stdout.strip()
+        sha = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=REPO_ROOT, capture_output=True, text=True, timeout=5
+        ).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         sha = ""
     from importlib.metadata import PackageNotFoundError, version
@@ -91,7 +93,7 @@ class MixpanelExportResource(dg.ConfigurableResource):
     timeout_s: float = 600.0
 
     def download_day(self, customer: Customer, day: date, paths: Paths, log) -> dict:
-        from growth_pipeline.lib.mixpanel_export import RateLimiter, ServiceAccount, export_day
+        from growth_pipeline.lib.ingest.mixpanel_export import RateLimiter, ServiceAccount, export_day
 
         src = customer.source
         assert isinstance(src, MixpanelApiSource)
@@ -104,10 +106,23 @@ class MixpanelExportResource(dg.ConfigurableResource):
                 f"variable(s) {', '.join(missing)}"
             )
         limiter = RateLimiter(paths.state_dir / "mixpanel_rate" / f"{src.project_id}.json")
-        result = export_day(project_id=src.project_id, day=day, account=ServiceAccount(username, secret),
-                            dest_dir=paths.landing(customer.id), region=src.region, base_url=src.base_url,
-                            max_retries=self.max_retries, timeout_s=self.timeout_s, rate_limiter=limiter)
+        result = export_day(
+            project_id=src.project_id,
+            day=day,
+            account=ServiceAccount(username, secret),
+            dest_dir=paths.landing(customer.id),
+            region=src.region,
+            base_url=src.base_url,
+            max_retries=self.max_retries,
+            timeout_s=self.timeout_s,
+            rate_limiter=limiter,
+        )
         if result.terminated_early:
             log.warning(f"{customer.id} {day}: Mixpanel ended the export with 'terminated early'")
-        return {"file": str(result.path), "bytes": result.bytes_written, "lines": result.lines,
-                "attempts": result.attempts, "terminated_early": result.terminated_early}
+        return {
+            "file": str(result.path),
+            "bytes": result.bytes_written,
+            "lines": result.lines,
+            "attempts": result.attempts,
+            "terminated_early": result.terminated_early,
+        }
