@@ -31,19 +31,16 @@ import numpy as np
 import polars as pl
 
 from growth_pipeline.config import Paths, load_customers
-from growth_pipeline.lib.demo.generator import (
-    CUISINES,
+from growth_pipeline.lib.demo.apps import CUISINES, customer_app
+from growth_pipeline.lib.demo.oracle import truth_oracle
+from growth_pipeline.lib.demo.population import parameters, profiles, user_mixes
+from growth_pipeline.lib.demo.spec import (
     FADE_OUTCOME_FACTOR,
     FAVOURITE_CATEGORY_SHARE,
     GRADUAL_FADE_EXIT_HAZARD,
     GRADUAL_SHARE,
-    _model,
-    _parameters,
-    _profiles,
-    _user_mixes,
-    first_outcome_probability,
 )
-from growth_pipeline.lib.demo.oracle import truth_oracle
+from growth_pipeline.lib.demo.truth import first_outcome_probability
 from growth_pipeline.lib.features.user_features import read_customer_activity
 from growth_pipeline.lib.models.labels import label_specs
 from growth_pipeline.lib.models.metrics import classifier_metrics
@@ -53,14 +50,14 @@ from growth_pipeline.lib.models.training import labelled_snapshot, split_dates
 E = np.linspace(0.01, 0.99, 41)
 S = np.linspace(0.025, 0.975, 20)
 C = np.linspace(0.025, 0.975, 20)
-FOODIE = _model("foodie")
+FOODIE = customer_app("foodie")
 PLATFORMS = ("Android", "iOS", "web")
 
 
 def _priors(n: int = 600_000) -> dict[tuple[str, str], np.ndarray]:
     """log P(e, s, c, favourite) on the grid per (channel, platform): marginal histograms of the generator's own
     profiles (the traits are independent given channel and platform)."""
-    p = _profiles(FOODIE, np.random.default_rng(0), n, 0, days=1)
+    p = profiles(FOODIE, np.random.default_rng(0), n, 0, days=1)
 
     def hist(x, grid):
         h = np.histogram(x, np.concatenate([[0], (grid[1:] + grid[:-1]) / 2, [1]]))[0] + 1e-3
@@ -95,8 +92,8 @@ def _grid(channel: str, platform: str) -> tuple[dict[str, np.ndarray], np.ndarra
         "platform_code": np.full(n, code),
         "group": np.full(n, code),
     }
-    par = {k: np.asarray(v, dtype=float).reshape(e.shape) for k, v in _parameters(FOODIE, p, n).items()}
-    pre, _ = _user_mixes(FOODIE, p, n)
+    par = {k: np.asarray(v, dtype=float).reshape(e.shape) for k, v in parameters(FOODIE, p, n).items()}
+    pre, _ = user_mixes(FOODIE, p, n)
     mix = np.diff(pre, axis=1, prepend=0.0).reshape(*e.shape, -1)[0, :, :, 0]  # depends on s and c only
     like, meal = mix[..., FOODIE.activity.index("Like")], mix[..., FOODIE.activity.index("Meal Viewed")]
     return par, like / (like + meal)

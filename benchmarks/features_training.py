@@ -20,7 +20,8 @@ from datetime import date, timedelta
 from pathlib import Path
 
 from growth_pipeline.config import REPO_ROOT, Paths, customer_like, load_customers
-from growth_pipeline.lib.demo.generator import DemoSpec, generate_demo
+from growth_pipeline.lib.demo.generator import generate_demo
+from growth_pipeline.lib.demo.spec import DemoSpec
 from growth_pipeline.lib.features.activity import build_user_daily, rekey_user_daily
 from growth_pipeline.lib.features.user_features import build_features, read_customer_activity
 from growth_pipeline.lib.identities.event_catalog import build_event_catalog

@@ -25,7 +25,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from features_training import RESULTS, step  # noqa: E402  (same timing helper)
 
 from growth_pipeline.config import REPO_ROOT, Paths, customer_like, load_customers  # noqa: E402
-from growth_pipeline.lib.demo.generator import DemoSpec, generate_demo  # noqa: E402
+from growth_pipeline.lib.demo.generator import generate_demo  # noqa: E402
+from growth_pipeline.lib.demo.spec import DemoSpec  # noqa: E402
 from growth_pipeline.lib.features.user_features import build_features, read_customer_activity  # noqa: E402
 from growth_pipeline.lib.models.labels import label_specs, population  # noqa: E402
 from growth_pipeline.lib.models.training import train_model  # noqa: E402

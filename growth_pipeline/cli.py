@@ -180,7 +180,8 @@ def gate_refusals(result) -> set[str]:
 
 
 def cmd_generate_demo(args) -> int:
-    from growth_pipeline.lib.demo.generator import DemoSpec, generate_demo
+    from growth_pipeline.lib.demo.generator import generate_demo
+    from growth_pipeline.lib.demo.spec import DemoSpec
 
     paths = Paths()
     for customer in args.customers:
@@ -308,7 +309,7 @@ def _date(text: str) -> date:
 
 
 def _behaviour_change(text: str):
-    from growth_pipeline.lib.demo.generator import BehaviourChange
+    from growth_pipeline.lib.demo.spec import BehaviourChange
 
     try:
         day, event, factor = text.split(":")

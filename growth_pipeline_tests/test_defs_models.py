@@ -11,7 +11,8 @@ from mlflow import MlflowClient
 
 from growth_pipeline.config import REPO_ROOT, Paths, customer_like, customers_yaml, load_customers
 from growth_pipeline.definitions import defs
-from growth_pipeline.lib.demo.generator import DemoSpec, generate_demo
+from growth_pipeline.lib.demo.generator import generate_demo
+from growth_pipeline.lib.demo.spec import DemoSpec
 from growth_pipeline.lib.models.tracking import tracking_uri
 
 START = date(2026, 1, 1)

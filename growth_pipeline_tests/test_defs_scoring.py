@@ -20,7 +20,8 @@ from mlflow import MlflowClient
 from growth_pipeline.config import REPO_ROOT, Paths, customer_like, customers_yaml, load_customers
 from growth_pipeline.definitions import defs
 from growth_pipeline.defs.automation import daily_pipeline_next_stage, daily_refresh, retrain_on_drift
-from growth_pipeline.lib.demo.generator import BehaviourChange, DemoSpec, generate_demo
+from growth_pipeline.lib.demo.generator import generate_demo
+from growth_pipeline.lib.demo.spec import BehaviourChange, DemoSpec
 from growth_pipeline.lib.models.metrics import classifier_metrics
 from growth_pipeline.lib.models.tracking import tracking_uri
 

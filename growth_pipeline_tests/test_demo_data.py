@@ -14,16 +14,11 @@ import numpy as np
 import polars as pl
 import pytest
 
-from growth_pipeline.lib.demo.generator import (
-    CUISINES,
-    DEMO_TIMEZONES,
-    BehaviourChange,
-    DemoSpec,
-    DemoSummary,
-    day_files_for,
-    generate_demo,
-    true_outcome_probability,
-)
+from growth_pipeline.lib.demo.apps import CUISINES
+from growth_pipeline.lib.demo.generator import generate_demo
+from growth_pipeline.lib.demo.spec import DEMO_TIMEZONES, BehaviourChange, DemoSpec, DemoSummary
+from growth_pipeline.lib.demo.truth import true_outcome_probability
+from growth_pipeline.lib.demo.writer import day_files_for
 
 PP_SPEC = DemoSpec("powerplay", n_users=500, start=date(2024, 1, 1), days=30, seed=11)
 # spans the US daylight-saving switch of 2024-03-10 (a 23-hour local day)
@@ -672,8 +667,8 @@ def test_oracle_churn_formula_matches_closed_form(oracle_data):
 def test_silence_posterior_matches_a_simulation_of_the_daily_process():
     """Users engaged at the end of an active day, then silent for r days: the share of them that churned (or is
     fading) equals what simulating the generator's process and keeping the silent ones gives."""
-    from growth_pipeline.lib.demo.generator import FADE_ACTIVITY_DECAY
     from growth_pipeline.lib.demo.oracle import silence_posterior
+    from growth_pipeline.lib.demo.spec import FADE_ACTIVITY_DECAY
 
     rng = np.random.default_rng(5)
     n, p, q, rate, r = 400_000, 0.06, 0.1, 0.8, 6

@@ -7,7 +7,8 @@ import polars as pl
 import pytest
 
 from growth_pipeline.config import REPO_ROOT, Paths, customer_like, load_customers
-from growth_pipeline.lib.demo.generator import DemoSpec, generate_demo
+from growth_pipeline.lib.demo.generator import generate_demo
+from growth_pipeline.lib.demo.spec import DemoSpec
 from growth_pipeline.lib.features.user_features import build_features, feature_columns, read_customer_activity
 from growth_pipeline.lib.models.labels import LabelSpec, attach_labels, label_specs, population
 from growth_pipeline.lib.models.training import model_features

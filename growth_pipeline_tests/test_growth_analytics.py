@@ -10,7 +10,8 @@ import pytest
 
 from growth_pipeline.config import REPO_ROOT, ObjectStorageSource, Paths, customer_like, load_customers
 from growth_pipeline.lib.analytics import marts as ga
-from growth_pipeline.lib.demo.generator import DemoSpec, generate_demo
+from growth_pipeline.lib.demo.generator import generate_demo
+from growth_pipeline.lib.demo.spec import DemoSpec
 from growth_pipeline.lib.warehouse.connection import open_warehouse
 from growth_pipeline_tests.warehouse_builder import load_days
 

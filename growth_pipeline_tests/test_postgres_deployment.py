@@ -41,7 +41,8 @@ from mlflow import MlflowClient
 from growth_pipeline import cli
 from growth_pipeline.config import REPO_ROOT, Paths, customer_like, customers_yaml, load_customers
 from growth_pipeline.defs.resources import MlflowResource
-from growth_pipeline.lib.demo.generator import DemoSpec, generate_demo
+from growth_pipeline.lib.demo.generator import generate_demo
+from growth_pipeline.lib.demo.spec import DemoSpec
 from growth_pipeline.lib.models import tracking
 from growth_pipeline.lib.models.promotion import decide
 from growth_pipeline_tests.test_concurrency import _dequeued

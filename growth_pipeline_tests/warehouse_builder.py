@@ -31,7 +31,8 @@ def demo_activity(root, customer_id: str, n_users: int, start: date, days: int, 
     """A generated Powerplay-like customer of ``n_users`` over ``days``, loaded into a warehouse under ``root``;
     returns (customer, Activity)."""
     from growth_pipeline.config import REPO_ROOT, customer_like, load_customers
-    from growth_pipeline.lib.demo.generator import DemoSpec, generate_demo
+    from growth_pipeline.lib.demo.generator import generate_demo
+    from growth_pipeline.lib.demo.spec import DemoSpec
     from growth_pipeline.lib.features.user_features import read_customer_activity
 
     generate_demo(DemoSpec("powerplay", n_users=n_users, start=start, days=days, seed=seed), root / "src")

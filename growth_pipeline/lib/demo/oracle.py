@@ -23,7 +23,8 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from growth_pipeline.lib.demo.generator import FADE_ACTIVITY_DECAY, true_outcome_probability
+from growth_pipeline.lib.demo.spec import FADE_ACTIVITY_DECAY
+from growth_pipeline.lib.demo.truth import true_outcome_probability
 from growth_pipeline.lib.models.labels import LabelSpec
 
 
