@@ -1,4 +1,5 @@
-"""Mixpanel Raw Export client against a local fake server. Fast and deterministic: no real sleeping."""
+"""Mixpanel Raw Export client (lib/ingest/mixpanel_export/) against a local fake server. Fast and deterministic:
+no real sleeping."""
 
 from __future__ import annotations
 
@@ -14,17 +15,15 @@ from pathlib import Path
 import pytest
 import requests
 
-from growth_pipeline.lib.ingest.mixpanel_export import (
-    REGION_HOSTS,
+from growth_pipeline.lib.ingest.mixpanel_export.client import (
     ExportResult,
     MixpanelExportError,
-    RateLimiter,
-    RateLimitTimeout,
-    ServiceAccount,
     backoff_seconds,
     export_day,
-    export_url,
 )
+from growth_pipeline.lib.ingest.mixpanel_export.rate_limit import RateLimiter, RateLimitTimeout
+from growth_pipeline.lib.ingest.mixpanel_export.request import REGION_HOSTS, export_url
+from growth_pipeline.lib.ingest.mixpanel_export.service_account import ServiceAccount
 from growth_pipeline_tests.fake_mixpanel import CUT, FakeMixpanel
 
 SECRET = "s3cr3t-DO-NOT-LEAK-7f3a9c"

@@ -93,7 +93,9 @@ class MixpanelExportResource(dg.ConfigurableResource):
     timeout_s: float = 600.0
 
     def download_day(self, customer: Customer, day: date, paths: Paths, log) -> dict:
-        from growth_pipeline.lib.ingest.mixpanel_export import RateLimiter, ServiceAccount, export_day
+        from growth_pipeline.lib.ingest.mixpanel_export.client import export_day
+        from growth_pipeline.lib.ingest.mixpanel_export.rate_limit import RateLimiter
+        from growth_pipeline.lib.ingest.mixpanel_export.service_account import ServiceAccount
 
         src = customer.source
         assert isinstance(src, MixpanelApiSource)
