@@ -78,11 +78,15 @@ CUISINES = ("japanese", "chinese", "french", "german", "italian", "mexican", "vi
 
 
 def json_literal(value) -> str:
+    """``value`` as a JSON literal (non-ASCII kept as is), for pre-rendered property fragments."""
     return json.dumps(value, ensure_ascii=False)
 
 
 @dataclass
 class CustomerApp:
+    """One demo customer's app: events (their index is the event code), what opens a session by platform
+    (0 Android, 1 iOS, 2 web), the activity mixes by group, and the outcome events."""
+
     name: str
     events: list[str]
     start_events: dict[int, tuple[list[str], list[float]]]  # platform -> session opening events
@@ -259,6 +263,7 @@ def _foodie_app() -> CustomerApp:
 
 
 def customer_app(customer: str) -> CustomerApp:
+    """The app of demo customer ``customer`` ("powerplay" or "foodie")."""
     if customer == "powerplay":
         return _powerplay_app()
     if customer == "foodie":

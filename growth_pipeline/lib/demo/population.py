@@ -16,6 +16,7 @@ import numpy as np
 from growth_pipeline.lib.demo.apps import CUISINES, CustomerApp, normalised
 from growth_pipeline.lib.demo.spec import ALIAS_SHARE_OF_LEGACY, LEGACY_ID_MERGE_SHARE
 
+# (city, region, weight) of users
 _IN_CITIES = [
     ("Mumbai", "Maharashtra", 14),
     ("Pune", "Maharashtra", 10),

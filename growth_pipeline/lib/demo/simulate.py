@@ -52,7 +52,7 @@ KIND_ANON, KIND_SIGNUP, KIND_IDENT, KIND_IDENTIFY, KIND_ALIAS = range(5)
 N_KINDS = 5
 
 
-def seg_arange(counts: np.ndarray) -> np.ndarray:
+def _seg_arange(counts: np.ndarray) -> np.ndarray:
     """For groups of the given sizes, 0..size-1 within each group."""
     counts = np.asarray(counts, dtype=np.int64)
     total = int(counts.sum())
@@ -65,7 +65,7 @@ def seg_arange(counts: np.ndarray) -> np.ndarray:
 def _session_offsets(rng: np.random.Generator, sizes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """For the events of sessions of ``sizes`` events each: the event's position in its session and its seconds
     after the session start (exponential gaps, mean 50 s; the opening event at 0)."""
-    pos = seg_arange(sizes)
+    pos = _seg_arange(sizes)
     gaps = rng.exponential(50.0, int(sizes.sum()))
     gaps[pos == 0] = 0.0
     offsets = np.cumsum(gaps)
@@ -321,7 +321,7 @@ class Simulation:
         cnt = today.n_sess[al] + new[al]
         first_sess = np.cumsum(cnt) - cnt
         sess_u = np.repeat(al, cnt)
-        pos = seg_arange(cnt)
+        pos = _seg_arange(cnt)
         is_su = (pos == 0) & new[sess_u]
         start = self._start_sessions(sess_u, d)
         sus = self.signup_sec[sess_u].astype(np.float64)
@@ -365,7 +365,7 @@ class Simulation:
         )
         k_pre = 1 + rng.poisson(1.2, len(su_u))
         pre_u = np.repeat(su_u, k_pre)
-        pre_pos = seg_arange(k_pre)
+        pre_pos = _seg_arange(k_pre)
         g = rng.exponential(45.0, len(pre_u)) + 5
         cg = np.cumsum(g)
         cg -= np.repeat(cg[np.cumsum(k_pre) - k_pre], k_pre) - np.repeat(g[np.cumsum(k_pre) - k_pre], k_pre)
