@@ -10,7 +10,7 @@ from growth_pipeline.config import first_partition_day
 # customers.yaml (2024-01-01 for customers without one); read when the code location loads. Every customer has
 # a partition for every day from it (a cross product), and Dagster advises at most ~100,000 partitions per
 # asset: customers x days since FIRST_DAY stays under that for ~90 customers over three years, ~9 customers
-# over thirty (docs: "Partitions and history_start").
+# over thirty (docs/partitions.md).
 FIRST_DAY = first_partition_day()
 
 customer_partitions = dg.DynamicPartitionsDefinition(name="customer")
