@@ -388,6 +388,9 @@ def cmd_demo(args) -> int:
             )
             + "\n\n"
         )
+        for r in rows:
+            if r.why_none:
+                out.write(f"{r.customer}/{r.model}: {r.why_none}\n")
         for customer in args.customers:
             out.write(f"report {customer}: {report_path(registry.get(customer), paths)}\n")
         out.write(

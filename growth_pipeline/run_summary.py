@@ -12,9 +12,10 @@ from growth_pipeline.config import Customer, Paths
 class ModelRow:
     customer: str
     model: str
-    serving: str  # "catboost v3", or why nothing serves
+    serving: str  # "catboost v3", or "none"
     test_metric: str  # "roc_auc 0.812 [0.790, 0.833]" or "-"
     scores: str  # users scored on the last scored day, or "-"
+    why_none: str = ""  # why no version serves (the latest training's decision)
 
 
 def model_rows(customer: Customer, paths: Paths) -> list[ModelRow]:
@@ -37,7 +38,7 @@ def model_rows(customer: Customer, paths: Paths) -> list[ModelRow]:
         except MlflowException:
             mv = None
         if mv is None:
-            rows.append(ModelRow(customer.id, name, tracking.why_no_champion(uri, customer.id, name), "-", "-"))
+            rows.append(ModelRow(customer.id, name, "none", "-", "-", tracking.why_no_champion(uri, customer.id, name)))
             continue
         run = client.get_run(mv.run_id)
         kind = run.data.tags.get("kind", "classifier")
