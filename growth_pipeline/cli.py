@@ -30,7 +30,6 @@ from growth_pipeline.pipeline_shape import (
     PARTITION_RANGE_END_TAG,
     PARTITION_RANGE_START_TAG,
     STAGES,
-    Stage,
 )
 
 DEMO_START = date(2026, 1, 1)
@@ -38,15 +37,6 @@ DEMO_DAYS = 300
 DEMO_USERS = {"powerplay": 8000, "foodie": 12000}
 
 SCORE_DAYS = 15  # scored days at the end of a range: enough for the 14-day models' realised performance
-# What the stage line shows of an asset's materialization metadata: (metadata key, what it counts).
-COUNTS = {
-    "raw_events": ("loaded", "events"),
-    "identities": ("users", "users"),
-    "event_catalog": ("event_names", "event names"),
-    "user_daily": ("user_days", "user-days"),
-    "user_features": ("users", "users"),
-    "user_scores": ("users_scored", "users scored on the last day"),
-}
 
 
 def prepare_dagster_home(paths: Paths) -> Path:
@@ -144,8 +134,8 @@ def materialize_range(
             status = (
                 "" if ok else f"; FAILED: {', '.join(sorted(failed_steps(result) - refused))} (run {result.run_id})"
             )
-            progress.finish(f"{what}: {_counts(result, selected)}{status}")
-        for line in _stage_details(result, stage, selected):
+            progress.finish(f"{what}: {cli_output.stage_counts(result, selected)}{status}")
+        for line in cli_output.stage_details(result, selected):
             out.write(f"{'':<22}{line}\n")
         if not ok:
             return False
@@ -161,59 +151,6 @@ def _steps_done(instance, customer: str, since: datetime) -> int:
         return 0
     done = {dg.DagsterEventType.STEP_SUCCESS, dg.DagsterEventType.STEP_FAILURE}
     return len(instance.get_records_for_run(runs[0].run_id, of_type=done, limit=1000).records)
-
-
-def _metadata(result, asset: str) -> dict:
-    mats = result.asset_materializations_for_node(asset)
-    return {k: v.value for k, v in mats[-1].metadata.items()} if mats else {}
-
-
-def _counts(result, selected: list[str]) -> str:
-    """What a stage produced, in a few numbers, e.g. '1,234,567 events'."""
-    parts = []
-    for asset in selected:
-        key, what = COUNTS.get(asset, (None, None))
-        value = _metadata(result, asset).get(key) if key else None
-        if isinstance(value, int | float):
-            parts.append(f"{value:,} {what}")
-    return ", ".join(parts) or ", ".join(selected)
-
-
-def _stage_details(result, stage: Stage, selected: list[str]) -> list[str]:
-    """Lines under a stage's line: each model's outcome (a gate refusal is one line with its reason), the drift
-    verdict of the last scored day, the report's path."""
-    lines = []
-    for asset in selected:
-        meta = _metadata(result, asset)
-        if asset in MODEL_ASSET_NAMES:
-            outcome = meta.get("outcome", "failed")
-            figure = next(
-                (f"{k.removesuffix('_90pct_interval')} {v}" for k, v in meta.items() if k.endswith("_90pct_interval")),
-                "",
-            )
-            family = str(meta.get("family", "")).split(":")[0]
-            reason = meta.get("decision") or meta.get("reason") or ""
-            lines.append(
-                f"{asset}: {outcome}"
-                + (f" ({family}, test {figure})" if family else "")
-                + (f": {reason}" if reason else "")
-            )
-        elif asset == "model_drift":
-            lines.extend(drift_lines(meta))
-        elif asset == "customer_report" and meta.get("report"):
-            lines.append(f"report: {meta['report']}")
-    return lines
-
-
-def drift_lines(meta: dict) -> list[str]:
-    """What model_drift found on the last day of a run (the same table the Dagster UI shows)."""
-    asked = meta.get("retrain") or {}
-    lines = [
-        f"drift: {customer}/{model} asks to be retrained: {reason}"
-        for customer, models in asked.items()
-        for model, reason in models.items()
-    ]
-    return lines or ["drift: no model asks to be retrained"]
 
 
 def failed_steps(result) -> set[str]:

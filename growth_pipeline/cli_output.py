@@ -19,6 +19,17 @@ from pathlib import Path
 from typing import TextIO
 
 from growth_pipeline.config import Paths
+from growth_pipeline.pipeline_shape import MODEL_ASSET_NAMES
+
+# What the stage line shows of an asset's materialization metadata: (metadata key, what it counts).
+COUNTS = {
+    "raw_events": ("loaded", "events"),
+    "identities": ("users", "users"),
+    "event_catalog": ("event_names", "event names"),
+    "user_daily": ("user_days", "user-days"),
+    "user_features": ("users", "users"),
+    "user_scores": ("users_scored", "users scored on the last day"),
+}
 
 
 def log_file(paths: Paths, command: str) -> Path:
@@ -152,3 +163,56 @@ def table(rows: list[list[str]], header: list[str]) -> str:
         return "  ".join(str(c).ljust(w) for c, w in zip(cells, widths, strict=True)).rstrip()
 
     return "\n".join([line(header), line(["-" * w for w in widths]), *(line(r) for r in rows)])
+
+
+def _metadata(result, asset: str) -> dict:
+    mats = result.asset_materializations_for_node(asset)
+    return {k: v.value for k, v in mats[-1].metadata.items()} if mats else {}
+
+
+def stage_counts(result, selected: list[str]) -> str:
+    """What a stage produced, in a few numbers, e.g. '1,234,567 events'."""
+    parts = []
+    for asset in selected:
+        key, what = COUNTS.get(asset, (None, None))
+        value = _metadata(result, asset).get(key) if key else None
+        if isinstance(value, int | float):
+            parts.append(f"{value:,} {what}")
+    return ", ".join(parts) or ", ".join(selected)
+
+
+def stage_details(result, selected: list[str]) -> list[str]:
+    """Lines under a stage's line: each model's outcome (a gate refusal is one line with its reason), the drift
+    verdict of the last scored day, the report's path."""
+    lines = []
+    for asset in selected:
+        meta = _metadata(result, asset)
+        if asset in MODEL_ASSET_NAMES:
+            outcome = meta.get("outcome", "failed")
+            figure = next(
+                (f"{k.removesuffix('_90pct_interval')} {v}" for k, v in meta.items() if k.endswith("_90pct_interval")),
+                "",
+            )
+            family = str(meta.get("family", "")).split(":")[0]
+            reason = meta.get("decision") or meta.get("reason") or ""
+            lines.append(
+                f"{asset}: {outcome}"
+                + (f" ({family}, test {figure})" if family else "")
+                + (f": {reason}" if reason else "")
+            )
+        elif asset == "model_drift":
+            lines.extend(drift_lines(meta))
+        elif asset == "customer_report" and meta.get("report"):
+            lines.append(f"report: {meta['report']}")
+    return lines
+
+
+def drift_lines(meta: dict) -> list[str]:
+    """What model_drift found on the last day of a run (the same table the Dagster UI shows)."""
+    asked = meta.get("retrain") or {}
+    lines = [
+        f"drift: {customer}/{model} asks to be retrained: {reason}"
+        for customer, models in asked.items()
+        for model, reason in models.items()
+    ]
+    return lines or ["drift: no model asks to be retrained"]
