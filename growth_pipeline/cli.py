@@ -13,28 +13,30 @@ import shutil
 import subprocess
 import sys
 import time
-from datetime import date, timedelta
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, date, datetime, timedelta
+from functools import partial
 from pathlib import Path
+from typing import TextIO
 
-from growth_pipeline.config import REPO_ROOT, Paths, load_customers
+from growth_pipeline import cli_output
+from growth_pipeline.config import FIRST_DAY_ENV, REPO_ROOT, Paths, load_customers
+from growth_pipeline.pipeline_shape import (
+    ALL_ASSETS,
+    CUSTOMER_TAG,
+    MODEL_ASSET_NAMES,
+    PARTITION_RANGE_END_TAG,
+    PARTITION_RANGE_START_TAG,
+    STAGES,
+)
 
 DEMO_START = date(2026, 1, 1)
 DEMO_DAYS = 300
 DEMO_USERS = {"powerplay": 8000, "foodie": 12000}
 
-MODEL_ASSETS = ["churn_model", "conversion_model", "goal_model", "ltv_model"]
 SCORE_DAYS = 15  # scored days at the end of a range: enough for the 14-day models' realised performance
-# In dependency order: (partitioning, assets). Day stages run as one run over the date range; "score" stages
-# over the last days of it (--score-days).
-STAGES = [
-    ("day", ["landed_exports", "raw_events"]),
-    ("customer", ["identities", "event_catalog"]),
-    ("day", ["user_daily"]),
-    ("customer", ["user_features", *MODEL_ASSETS]),
-    ("score", ["user_scores", "model_drift"]),
-    ("customer", ["channels", "top_users", "channel_ltv", "cohort_retention", "campaign_lift", "customer_report"]),
-]
-ALL_ASSETS = [a for _, assets in STAGES for a in assets]
 
 
 def prepare_dagster_home(paths: Paths) -> Path:
@@ -79,88 +81,76 @@ def materialize_range(
     select: list[str] | None = None,
     score_days: int = SCORE_DAYS,
     train: bool = True,
+    out: TextIO | None = None,
 ) -> bool:
     """Materialize the selected assets of one customer for days start..end (inclusive), stage by stage in
-    dependency order: each day stage is one run over the whole range, each customer stage one run, scoring and
-    drift one run over the last ``score_days`` days. ``train=False`` leaves the models as they are (daily
-    operation: the drift sensor decides when to retrain). Returns True when every run succeeded."""
+    dependency order (pipeline_shape.STAGES): each day stage is one run over the whole range, each customer
+    stage one run, scoring and drift one run over the last ``score_days`` days. ``train=False`` leaves the
+    models as they are (daily operation: the drift sensor decides when to retrain). Prints one line per stage
+    to ``out`` (stdout by default). Returns True when every run succeeded."""
     import dagster as dg
-    from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
     from growth_pipeline.definitions import defs
 
+    out = out or sys.stdout
     assets = list(defs.assets)
-    wanted = select or ALL_ASSETS
+    wanted = select or list(ALL_ASSETS)
     unknown = sorted(set(wanted) - set(ALL_ASSETS))
     if unknown:
         raise SystemExit(f"unknown asset(s): {', '.join(unknown)}; choose from {', '.join(ALL_ASSETS)}")
     if not train:
-        wanted = [a for a in wanted if a not in MODEL_ASSETS]
-    if score_days <= 0:
-        wanted = [a for a in wanted if a not in ("user_scores", "model_drift")]
-    tags = {"growth/customer": customer}
-    for shape, stage in STAGES:
-        selected = [a for a in stage if a in wanted]
+        wanted = [a for a in wanted if a not in MODEL_ASSET_NAMES]
+    tags = {CUSTOMER_TAG: customer}
+    for stage in STAGES:
+        if stage.scores and score_days <= 0:
+            continue
+        selected = [a for a in stage.assets if a in wanted]
         if not selected:
             continue
-        t0 = time.perf_counter()
-        if shape in ("day", "score"):
-            first = start if shape == "day" else max(start, end - timedelta(days=score_days - 1))
-            run_tags = {
-                **tags,
-                ASSET_PARTITION_RANGE_START_TAG: f"{customer}|{first}",
-                ASSET_PARTITION_RANGE_END_TAG: f"{customer}|{end}",
+        if stage.partitioning == "customer_day":
+            first = max(start, end - timedelta(days=score_days - 1)) if stage.scores else start
+            kw = {
+                "tags": {
+                    **tags,
+                    PARTITION_RANGE_START_TAG: f"{customer}|{first}",
+                    PARTITION_RANGE_END_TAG: f"{customer}|{end}",
+                }
             }
-            result = dg.materialize(
-                assets,
-                selection=selected,
-                instance=instance,
-                resources=defs.resources,
-                raise_on_error=False,
-                tags=run_tags,
-            )
-            what = f"{customer} {first}..{end}"
+            days = (end - first).days + 1
+            what = f"{first}..{end} ({days} day{'s' if days > 1 else ''})"
         else:
+            kw = {"tags": tags, "partition_key": customer}
+            what = "all days"
+        label = f"{customer:<10} {stage.name:<10}"
+        since = datetime.now(UTC)
+        with cli_output.StageProgress(
+            out, label, len(selected), poll=partial(_steps_done, instance, customer, since)
+        ) as progress:
             result = dg.materialize(
-                assets,
-                selection=selected,
-                instance=instance,
-                resources=defs.resources,
-                partition_key=customer,
-                raise_on_error=False,
-                tags=tags,
+                assets, selection=selected, instance=instance, resources=defs.resources, raise_on_error=False, **kw
             )
-            what = customer
-        refused = gate_refusals(result)
-        ok = result.success or bool(refused) and refused == failed_steps(result)
-        status = (
-            "succeeded"
-            if result.success
-            else (f"done; refused by the model gate: {', '.join(sorted(refused))}" if ok else "FAILED")
-        )
-        print(
-            f"{what}: {', '.join(selected)} {status} in {time.perf_counter() - t0:.1f} s (run {result.run_id})",
-            flush=True,
-        )
+            refused = gate_refusals(result)
+            ok = result.success or bool(refused) and refused == failed_steps(result)
+            status = (
+                "" if ok else f"; FAILED: {', '.join(sorted(failed_steps(result) - refused))} (run {result.run_id})"
+            )
+            progress.finish(f"{what}: {cli_output.stage_counts(result, selected)}{status}")
+        for line in cli_output.stage_details(result, selected):
+            out.write(f"{'':<22}{line}\n")
         if not ok:
             return False
-        if "model_drift" in selected:
-            report_drift(result)
     return True
 
 
-def report_drift(result) -> None:
-    """Print what model_drift found on the last day of a run (the same table the Dagster UI shows)."""
-    mats = result.asset_materializations_for_node("model_drift")
-    if not mats:
-        return
-    retrain = mats[-1].metadata.get("retrain")
-    asked = retrain.value if retrain is not None else {}
-    for customer, models in asked.items():
-        for model, reason in models.items():
-            print(f"  drift: {customer}/{model} asks to be retrained: {reason}")
-    if not asked:
-        print("  drift: no model asks to be retrained")
+def _steps_done(instance, customer: str, since: datetime) -> int:
+    """Steps finished so far in the customer's latest run started after ``since`` (for the progress line)."""
+    import dagster as dg
+
+    runs = instance.get_runs(filters=dg.RunsFilter(tags={CUSTOMER_TAG: customer}, created_after=since), limit=1)
+    if not runs:
+        return 0
+    done = {dg.DagsterEventType.STEP_SUCCESS, dg.DagsterEventType.STEP_FAILURE}
+    return len(instance.get_records_for_run(runs[0].run_id, of_type=done, limit=1000).records)
 
 
 def failed_steps(result) -> set[str]:
@@ -174,15 +164,16 @@ def gate_refusals(result) -> set[str]:
         e.step_key
         for e in result.all_events
         if e.is_step_failure
-        and e.step_key.endswith("_model")
+        and e.step_key in MODEL_ASSET_NAMES
         and e.event_specific_data.error.cls_name == "DagsterAssetCheckFailedError"
     }
 
 
-def cmd_generate_demo(args) -> int:
+def cmd_generate_demo(args, out: TextIO | None = None) -> int:
     from growth_pipeline.lib.demo.generator import generate_demo
     from growth_pipeline.lib.demo.spec import DemoSpec
 
+    out = out or sys.stdout
     paths = Paths()
     for customer in args.customers:
         t0 = time.perf_counter()
@@ -195,28 +186,73 @@ def cmd_generate_demo(args) -> int:
             behaviour_change=getattr(args, "behaviour_change", None),
         )
         summary = generate_demo(spec, paths.demo_dir / customer)
-        print(
-            f"{customer}: {summary.events:,} events of {summary.users:,} users over {summary.days} days "
-            f"in {summary.files} files -> {summary.out_dir} ({time.perf_counter() - t0:.1f} s)"
+        out.write(
+            f"{customer:<10} {'demo data':<10} {summary.events:,} events of {summary.users:,} users over "
+            f"{summary.days} days in {summary.files} files -> {summary.out_dir} ({time.perf_counter() - t0:.1f} s)\n"
         )
+        out.flush()
     return 0
+
+
+def range_error(customer: str, start: date, end: date) -> str | None:
+    """Why Dagster would refuse the day partitions start..end, in one line naming what to set; None if it would
+    not. (Dagster's own words: 'CheckError: Invariant failed ... before the partitions definition start time'.)"""
+    with warnings.catch_warnings():  # Dagster's BetaWarnings on import: nothing a user can act on
+        warnings.simplefilter("ignore")
+        from growth_pipeline.defs.partitions import FIRST_DAY, day_partitions
+
+    if start < FIRST_DAY:
+        return (
+            f"--start {start} is before the first day partition {FIRST_DAY}: set `history_start: {start}` for "
+            f"customer {customer!r} in customers.yaml (or {FIRST_DAY_ENV}={start}) and run again"
+        )
+    last = day_partitions.get_last_partition_key()
+    if last is not None and end > date.fromisoformat(last):
+        return f"--end {end} is after the last day partition {last}: a day becomes a partition once it is over (UTC)"
+    return None
+
+
+@contextmanager
+def _terminal(args, paths: Paths) -> Iterator[TextIO]:
+    """The CLI's lines on the terminal; unless ``--verbose``, Dagster's log, warnings and the output of
+    subprocesses in a log file under GROWTH_HOME (its path printed first; main() keeps stderr there until exit)."""
+    if args.verbose:
+        with cli_output.verbose_terminal() as out:
+            yield out
+        return
+    log = args.log_path = cli_output.log_file(paths, args.command)
+    with cli_output.quiet_terminal(log) as out:
+        out.write(f"full log: {log}\n")
+        yield out
 
 
 def cmd_materialize(args) -> int:
     paths = Paths()
     registry = load_customers()
     registry.get(args.customer)  # a clear error for an unknown customer
-    instance = _instance(paths)
-    register_customers(instance, registry.ids)
+    problem = range_error(args.customer, args.start, args.end)
+    if problem:
+        print(problem, file=sys.stderr)
+        return 2
     select = [s.strip() for s in args.select.split(",")] if args.select else None
     score_days = (
         args.score_days
         if args.score_days is not None
         else ((args.end - args.start).days + 1 if (args.end - args.start).days < 31 else SCORE_DAYS)
     )
-    ok = materialize_range(
-        instance, args.customer, args.start, args.end, select, score_days=score_days, train=not args.no_train
-    )
+    with _terminal(args, paths) as out:
+        instance = _instance(paths)
+        register_customers(instance, registry.ids)
+        ok = materialize_range(
+            instance,
+            args.customer,
+            args.start,
+            args.end,
+            select,
+            score_days=score_days,
+            train=not args.no_train,
+            out=out,
+        )
     return 0 if ok else 1
 
 
@@ -263,21 +299,43 @@ def cmd_retrain_on_drift(args) -> int:
 
 
 def cmd_demo(args) -> int:
+    from growth_pipeline.run_summary import model_rows, report_path
+
     paths = Paths()
     t0 = time.perf_counter()
-    cmd_generate_demo(args)
     registry = load_customers()
-    instance = _instance(paths)
-    register_customers(instance, registry.ids)
     end = args.start + timedelta(days=args.days - 1)
-    ok = True
     for customer in args.customers:
-        registry.get(customer)
-        ok &= materialize_range(instance, customer, args.start, end)
-    print(
-        f"demo {'done' if ok else 'FAILED'} in {time.perf_counter() - t0:.0f} s. State in {paths.home}.\n"
-        f"See it in the Dagster UI: growth-pipeline ui   (then open http://127.0.0.1:3000)"
-    )
+        problem = range_error(registry.get(customer).id, args.start, end)
+        if problem:
+            print(problem, file=sys.stderr)
+            return 2
+    with _terminal(args, paths) as out:
+        cmd_generate_demo(args, out)
+        instance = _instance(paths)
+        register_customers(instance, registry.ids)
+        ok = True
+        for customer in args.customers:
+            ok &= materialize_range(instance, customer, args.start, end, out=out)
+        rows = [r for c in args.customers for r in model_rows(registry.get(c), paths)]
+        out.write(f"\ndemo {'done' if ok else 'FAILED'} in {time.perf_counter() - t0:.0f} s; state in {paths.home}\n\n")
+        out.write(
+            cli_output.table(
+                [[r.customer, r.model, r.serving, r.test_metric, r.scores] for r in rows],
+                ["customer", "model", "serving (MLflow champion)", "test metric [90% interval]", "scores published"],
+            )
+            + "\n\n"
+        )
+        for r in rows:
+            if r.why_none:
+                out.write(f"{r.customer}/{r.model}: {r.why_none}\n")
+        for customer in args.customers:
+            out.write(f"report {customer}: {report_path(registry.get(customer), paths)}\n")
+        out.write(
+            "\nDagster UI:      ./dev ui          (then open http://127.0.0.1:3000)\n"
+            "MLflow UI:       ./dev mlflow-ui   (then open http://127.0.0.1:5000)\n"
+            "customer portal: not built yet\n"
+        )
     return 0 if ok else 1
 
 
@@ -331,7 +389,17 @@ def build_parser() -> argparse.ArgumentParser:
         sp.add_argument("--days", type=int, default=DEMO_DAYS)
         sp.add_argument("--seed", type=int, default=7)
 
-    demo_args(sub.add_parser("demo", help="generate the demo data and materialize every asset for it"))
+    def verbose_arg(sp):
+        sp.add_argument(
+            "-v",
+            "--verbose",
+            action="store_true",
+            help="show Dagster's log and library output on the terminal (default: in a file under GROWTH_HOME/logs)",
+        )
+
+    d = sub.add_parser("demo", help="generate the demo data and materialize every asset for it")
+    demo_args(d)
+    verbose_arg(d)
     g = sub.add_parser("generate-demo", help="write the demo customers' Mixpanel exports")
     demo_args(g)
     g.add_argument(
@@ -347,6 +415,7 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--start", type=_date, required=True)
     m.add_argument("--end", type=_date, required=True)
     m.add_argument("--select", help=f"comma-separated assets (default: all of {', '.join(ALL_ASSETS)})")
+    verbose_arg(m)
     m.add_argument(
         "--no-train",
         action="store_true",
@@ -382,7 +451,11 @@ def main(argv: list[str] | None = None) -> int:
         "ui": cmd_ui,
         "mlflow-ui": cmd_mlflow_ui,
     }[args.command]
-    return handler(args)
+    rc = handler(args)
+    if getattr(args, "log_path", None):
+        # What the interpreter prints on its way out (native libraries' reference-leak reports) goes to the log.
+        cli_output.send_stderr_to(args.log_path)
+    return rc
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+from datetime import date
 from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Literal
@@ -19,6 +20,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SQL_DIR = REPO_ROOT / "sql"
+
+# The first day partition of a customer that does not declare `history_start`.
+DEFAULT_FIRST_DAY = date(2024, 1, 1)
+FIRST_DAY_ENV = "GROWTH_FIRST_DAY"
 
 # Dagster partition keys may not contain | , [ ] ; slugs also make safe file names.
 CUSTOMER_ID_PATTERN = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")
@@ -220,6 +225,9 @@ class Customer(_Strict):
     # "utc": `time` is UTC epoch (projects created since 2023); "project_timezone": `time` is the project's
     # local wall-clock encoded as epoch (older projects) and is converted with `timezone`.
     timestamps: Literal["utc", "project_timezone"] = "utc"
+    # The first day of the customer's data (e.g. 1997-01-01 for an old retailer's history); the day partitions
+    # of every customer start at the earliest history_start (see first_partition_day). Default 2024-01-01.
+    history_start: date | None = None
     source: Source
     events: EventMeaning
     ingest: IngestSettings = IngestSettings()
@@ -328,6 +336,24 @@ def load_customers(path: Path | None = None) -> CustomerRegistry:
     if not path.exists():
         raise ConfigError(f"{path}: customers file not found (set GROWTH_CUSTOMERS or create customers.yaml)")
     return parse_customers(path.read_text(), str(path))
+
+
+def first_partition_day(registry: CustomerRegistry | None = None) -> date:
+    """The first day of the day partitions: ``GROWTH_FIRST_DAY`` when set, else the earliest customer's first day
+    (its ``history_start``, or DEFAULT_FIRST_DAY for a customer without one). Without a readable customers file,
+    DEFAULT_FIRST_DAY (the file's error surfaces where customers are used)."""
+    raw = os.environ.get(FIRST_DAY_ENV, "").strip()
+    if raw:
+        try:
+            return date.fromisoformat(raw)
+        except ValueError:
+            raise ConfigError(f"{FIRST_DAY_ENV}={raw!r} is not a date (YYYY-MM-DD)") from None
+    if registry is None:
+        try:
+            registry = load_customers()
+        except ConfigError:
+            return DEFAULT_FIRST_DAY
+    return min((c.history_start or DEFAULT_FIRST_DAY for c in registry.customers), default=DEFAULT_FIRST_DAY)
 
 
 def customer_like(base: Customer, customer_id: str, source_path: str | Path, **models: dict) -> Customer:

@@ -1,6 +1,17 @@
+from datetime import date
+
 import pytest
 
-from growth_pipeline.config import ConfigError, MixpanelApiSource, Paths, parse_customers, resolve_path
+from growth_pipeline.config import (
+    DEFAULT_FIRST_DAY,
+    FIRST_DAY_ENV,
+    ConfigError,
+    MixpanelApiSource,
+    Paths,
+    first_partition_day,
+    parse_customers,
+    resolve_path,
+)
 
 LOCAL = '{kind: local_folder, path: "${GROWTH_HOME}/demo/acme"}'
 GOOD = """
@@ -62,3 +73,32 @@ def test_api_source_holds_env_names_not_secrets():
     assert src.username_env == "MIXPANEL_SERVICE_ACCOUNT_USERNAME" and src.region == "in"
     with pytest.raises(ConfigError, match="region"):
         parse_customers(GOOD.replace(LOCAL, "{kind: mixpanel_api, project_id: '1', region: mars}"))
+
+
+def test_history_start_gives_an_earlier_first_partition_day(monkeypatch):
+    monkeypatch.delenv(FIRST_DAY_ENV, raising=False)
+    old = GOOD + '    history_start: "1997-01-01"\n'
+    assert parse_customers(old).get("acme").history_start == date(1997, 1, 1)
+    assert first_partition_day(parse_customers(old)) == date(1997, 1, 1)
+    # customers without history_start count from the default; when every customer starts later, so do partitions
+    assert first_partition_day(parse_customers(GOOD)) == DEFAULT_FIRST_DAY
+    late = GOOD + '    history_start: "2025-06-01"\n'
+    assert first_partition_day(parse_customers(late)) == date(2025, 6, 1)
+    assert first_partition_day(parse_customers(late + GOOD.split("customers:")[1].replace("acme", "beta"))) == (
+        DEFAULT_FIRST_DAY
+    )
+
+
+def test_growth_first_day_wins_and_is_checked(monkeypatch):
+    old = parse_customers(GOOD + '    history_start: "1997-01-01"\n')
+    monkeypatch.setenv(FIRST_DAY_ENV, "2013-05-01")
+    assert first_partition_day(old) == date(2013, 5, 1)
+    monkeypatch.setenv(FIRST_DAY_ENV, "May 2013")
+    with pytest.raises(ConfigError, match="GROWTH_FIRST_DAY"):
+        first_partition_day(old)
+
+
+def test_first_partition_day_without_a_customers_file(monkeypatch, tmp_path):
+    monkeypatch.delenv(FIRST_DAY_ENV, raising=False)
+    monkeypatch.setenv("GROWTH_CUSTOMERS", str(tmp_path / "missing.yaml"))
+    assert first_partition_day() == DEFAULT_FIRST_DAY

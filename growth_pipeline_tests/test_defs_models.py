@@ -14,10 +14,11 @@ from growth_pipeline.definitions import defs
 from growth_pipeline.lib.demo.generator import generate_demo
 from growth_pipeline.lib.demo.spec import DemoSpec
 from growth_pipeline.lib.models.tracking import tracking_uri
+from growth_pipeline.pipeline_shape import LOAD_STAGES, MODEL_ASSET_NAMES
 
 START = date(2026, 1, 1)
 DAYS = 110
-MODELS = ["churn_model", "conversion_model", "goal_model", "ltv_model"]
+MODELS = list(MODEL_ASSET_NAMES)
 
 
 @pytest.fixture(scope="module")
@@ -38,7 +39,7 @@ def pipeline(tmp_path_factory):
         instance.add_dynamic_partitions("customer", ["pp", "tiny"])
         for customer, days in (("pp", DAYS), ("tiny", 40)):
             end = START + timedelta(days=days - 1)
-            for stage in (["landed_exports", "raw_events"], ["identities", "event_catalog"], ["user_daily"]):
+            for stage in (list(s.assets) for s in LOAD_STAGES):
                 kw = (
                     {"partition_key": customer}
                     if stage[0] == "identities"

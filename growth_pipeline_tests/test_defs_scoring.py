@@ -24,6 +24,7 @@ from growth_pipeline.lib.demo.generator import generate_demo
 from growth_pipeline.lib.demo.spec import BehaviourChange, DemoSpec
 from growth_pipeline.lib.models.metrics import classifier_metrics
 from growth_pipeline.lib.models.tracking import tracking_uri
+from growth_pipeline.pipeline_shape import LOAD_STAGES
 
 START = date(2026, 1, 1)
 DAYS = 130
@@ -34,7 +35,7 @@ CUSTOMERS = ("stable", "shifted")
 
 
 def _load(instance, customer, first, last):
-    for stage in (["landed_exports", "raw_events"], ["identities", "event_catalog"], ["user_daily"]):
+    for stage in (list(s.assets) for s in LOAD_STAGES):
         kw = (
             {"partition_key": customer}
             if stage[0] == "identities"

@@ -2,12 +2,9 @@
 
 The daily pipeline alternates between (customer, day) and customer-wide assets, and a Dagster job holds assets
 of one partitioning only, so a day is four runs, chained by the `daily_pipeline_next_stage` sensor when the
-previous one succeeds (a failed stage stops that customer's day, visibly, instead of scoring stale data):
-
-    daily_ingest (customer|day)    landed_exports (Mixpanel download for API customers), raw_events
-    customer_refresh (customer)    identities, event_catalog
-    daily_scoring (customer|day)   user_daily, user_scores, model_drift
-    customer_outputs (customer)    user_features, analytics and the customer report
+previous one succeeds (a failed stage stops that customer's day, visibly, instead of scoring stale data). The
+four jobs and their assets are ``DAILY_JOBS`` in growth_pipeline/pipeline_shape.py: ingest, the customer's
+identities, daily activity with scoring and drift, then features, analytics and the report.
 
 Every run carries the tag `growth/customer`, so dagster.yaml's queue runs one run per customer at a time.
 """
@@ -20,56 +17,25 @@ from growth_pipeline.defs.models import REASON_TAG, TRIGGER_TAG
 from growth_pipeline.defs.partitions import customer_day_partitions, customer_partitions
 from growth_pipeline.defs.resources import GrowthResource
 from growth_pipeline.lib.automation.retraining import DriftSignal, RetrainState, plan, yesterday
+from growth_pipeline.pipeline_shape import CUSTOMER_TAG, DAILY_JOBS, MODEL_ASSET_NAMES, model_asset_name, next_daily_job
 
-CUSTOMER_TAG = "growth/customer"
 DAY_TAG = "growth/day"
 PIPELINE_TAG = "growth/pipeline"
-MODEL_ASSETS = ["churn_model", "conversion_model", "goal_model", "ltv_model"]
 
-daily_ingest_job = dg.define_asset_job(
-    "daily_ingest",
-    selection=["landed_exports", "raw_events"],
-    partitions_def=customer_day_partitions,
-    description="A customer's day: download (Mixpanel API customers) and load the raw events.",
-)
-customer_refresh_job = dg.define_asset_job(
-    "customer_refresh",
-    selection=["identities", "event_catalog"],
-    partitions_def=customer_partitions,
-    description="A customer's identities and event catalogue after new raw events.",
-)
-daily_scoring_job = dg.define_asset_job(
-    "daily_scoring",
-    selection=["user_daily", "user_scores", "model_drift"],
-    partitions_def=customer_day_partitions,
-    description="A customer's day: daily activity, scores by the champion models, drift and realised performance.",
+_PARTITIONS = {"customer_day": customer_day_partitions, "customer": customer_partitions}
+daily_ingest_job, customer_refresh_job, daily_scoring_job, customer_outputs_job = (
+    dg.define_asset_job(
+        j.name, selection=list(j.assets), partitions_def=_PARTITIONS[j.partitioning], description=j.description
+    )
+    for j in DAILY_JOBS
 )
 retrain_job = dg.define_asset_job(
     "retrain",
-    selection=MODEL_ASSETS,
+    selection=list(MODEL_ASSET_NAMES),
     partitions_def=customer_partitions,
     description="Retrain a customer's models (all, or those a run request selects); each new version goes "
     "through the champion/challenger gate.",
 )
-
-
-# The customer-wide outputs of a day: everything customer-partitioned downstream of the scores, except the
-# models (they are retrained by the drift sensor or the weekly schedule, not every day).
-customer_outputs_job = dg.define_asset_job(
-    "customer_outputs",
-    selection=(dg.AssetSelection.assets("user_features") | dg.AssetSelection.groups("analytics", "report")),
-    partitions_def=customer_partitions,
-    description="A customer's feature snapshot, growth analytics and report after the day's scores.",
-)
-
-
-# (job after which, the next job, whether the next one is partitioned by (customer, day))
-def _next_stage(job_name: str) -> tuple[str, bool] | None:
-    return {
-        "daily_ingest": ("customer_refresh", False),
-        "customer_refresh": ("daily_scoring", True),
-        "daily_scoring": ("customer_outputs", False),
-    }.get(job_name)
 
 
 def _tags(customer: str, day: date | str, **extra: str) -> dict[str, str]:
@@ -122,15 +88,14 @@ def daily_pipeline_next_stage(context: dg.RunStatusSensorContext):
     run = context.dagster_run
     if run.tags.get(PIPELINE_TAG) != "daily":
         return dg.SkipReason(f"run {run.run_id} is not part of the daily pipeline")
-    nxt = _next_stage(run.job_name)
+    nxt = next_daily_job(run.job_name)
     if nxt is None:
         return dg.SkipReason(f"{run.job_name} is the last stage")
-    job_name, by_day = nxt
     customer, day = run.tags[CUSTOMER_TAG], run.tags[DAY_TAG]
     return dg.RunRequest(
-        run_key=f"daily:{customer}:{day}:{job_name}",
-        job_name=job_name,
-        partition_key=f"{customer}|{day}" if by_day else customer,
+        run_key=f"daily:{customer}:{day}:{nxt.name}",
+        job_name=nxt.name,
+        partition_key=f"{customer}|{day}" if nxt.partitioning == "customer_day" else customer,
         tags=_tags(customer, day),
     )
 
@@ -175,7 +140,7 @@ def retrain_on_drift(context: dg.SensorEvaluationContext, growth: GrowthResource
             dg.RunRequest(
                 run_key=f"retrain:{s.customer}:{s.model}:{s.storage_id}",
                 partition_key=s.customer,
-                asset_selection=[dg.AssetKey(f"{s.model}_model")],
+                asset_selection=[dg.AssetKey(model_asset_name(s.model))],
                 tags={
                     CUSTOMER_TAG: s.customer,
                     DAY_TAG: s.day.isoformat(),

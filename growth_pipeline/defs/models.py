@@ -12,12 +12,13 @@ from growth_pipeline.lib.demo.oracle import truth_oracle
 from growth_pipeline.lib.features.user_features import read_customer_activity
 from growth_pipeline.lib.models import tracking
 from growth_pipeline.lib.models.candidates import describe_family
-from growth_pipeline.lib.models.labels import MODEL_NAMES, label_specs
+from growth_pipeline.lib.models.labels import label_specs
 from growth_pipeline.lib.models.metrics import classifier_metrics, paired_bootstrap_win_rate, regression_metrics
 from growth_pipeline.lib.models.model_report import candidates_table, interval_text
 from growth_pipeline.lib.models.promotion import decide
 from growth_pipeline.lib.models.training import NotEnoughData, train_model
 from growth_pipeline.lib.scoring.explain import global_importance
+from growth_pipeline.pipeline_shape import MODEL_NAMES, model_asset_name
 
 GROUP = "models"
 TRIGGER_TAG = "growth/trigger"  # drift | weekly_schedule | manual (set by sensors and schedules)
@@ -50,7 +51,7 @@ def _reasons_table(reasons, kind: str, n: int = 10) -> str:
 
 
 def _model_asset(name: str) -> dg.AssetsDefinition:
-    asset_name = f"{name}_model"
+    asset_name = model_asset_name(name)
 
     @dg.asset(
         name=asset_name,

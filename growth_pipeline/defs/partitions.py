@@ -1,16 +1,20 @@
 """Partitions: customers are dynamic (from customers.yaml), days are daily; raw data is (customer, day)."""
 
-import os
 from datetime import date
 
 import dagster as dg
 
-# The first day any customer can have data for. Dagster advises at most ~100,000 partitions per asset:
-# (customers x days) stays under that for ~90 customers over three years.
-FIRST_DAY = os.environ.get("GROWTH_FIRST_DAY", "2024-01-01")
+from growth_pipeline.config import first_partition_day
+
+# The first day any customer can have data for: GROWTH_FIRST_DAY, else the earliest `history_start` in
+# customers.yaml (2024-01-01 for customers without one); read when the code location loads. Every customer has
+# a partition for every day from it (a cross product), and Dagster advises at most ~100,000 partitions per
+# asset: customers x days since FIRST_DAY stays under that for ~90 customers over three years, ~9 customers
+# over thirty (docs/partitions.md).
+FIRST_DAY = first_partition_day()
 
 customer_partitions = dg.DynamicPartitionsDefinition(name="customer")
-day_partitions = dg.DailyPartitionsDefinition(start_date=FIRST_DAY)
+day_partitions = dg.DailyPartitionsDefinition(start_date=FIRST_DAY.isoformat())
 # One run can load a whole date range (a backfill in one run): start-up is paid once, not per day.
 BACKFILL_IN_ONE_RUN = dg.BackfillPolicy.single_run()
 

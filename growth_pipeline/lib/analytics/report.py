@@ -22,7 +22,8 @@ from growth_pipeline.lib.analytics import charts
 from growth_pipeline.lib.analytics import marts as ga
 from growth_pipeline.lib.models import tracking
 from growth_pipeline.lib.models.candidates import describe_family
-from growth_pipeline.lib.models.labels import MODEL_NAMES, label_specs
+from growth_pipeline.lib.models.labels import label_specs
+from growth_pipeline.pipeline_shape import MODEL_NAMES
 
 TITLES = {"churn": "Churn risk", "conversion": "Conversion", "goal": "Goal", "ltv": "Predicted lifetime value"}
 MODEL_CHARTS = ("gains_and_lift.png", "calibration.png", "deciles.png")

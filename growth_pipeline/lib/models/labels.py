@@ -23,8 +23,7 @@ from typing import Literal
 import polars as pl
 
 from growth_pipeline.config import Customer
-
-MODEL_NAMES = ("churn", "conversion", "goal", "ltv")
+from growth_pipeline.pipeline_shape import MODEL_NAMES
 
 
 @dataclass(frozen=True)
