@@ -1,7 +1,7 @@
 """Evaluation charts as PNG bytes (matplotlib, Agg canvas; pure, no Dagster / MLflow).
 
-Every function returns the PNG bytes and, when ``path`` is given, also writes them there (parent folders are
-created). Figures are built on ``matplotlib.figure.Figure`` with an Agg canvas, never through ``pyplot``: no
+Every function returns the PNG bytes and, when ``path`` is given, also writes them there atomically (parent folders
+are created). Figures are built on ``matplotlib.figure.Figure`` with an Agg canvas, never through ``pyplot``: no
 global figure registry, no GUI backend, nothing to close, and the caller's matplotlib backend is left alone.
 PNGs carry no ``Software`` / date metadata, so the same data gives the same bytes on the same installation.
 
@@ -21,6 +21,7 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from growth_pipeline.lib.files import atomic_write_bytes
 from growth_pipeline.lib.models.metrics import (
     N_BINS,
     as_array,
@@ -52,9 +53,7 @@ def _render(fig: Figure, path: str | Path | None) -> bytes:
     fig.clear()
     data = buf.getvalue()
     if path is not None:
-        p = Path(path)
-        p.parent.mkdir(parents=True, exist_ok=True)
-        p.write_bytes(data)
+        atomic_write_bytes(Path(path), data)
     return data
 
 

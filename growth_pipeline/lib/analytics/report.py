@@ -5,9 +5,8 @@ disk or any static web server with no script and nothing fetched from the networ
 
 from __future__ import annotations
 
-import html
+import functools
 import json
-import os
 import tempfile
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -15,11 +14,13 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import jinja2
 import numpy as np
 import polars as pl
 
 from growth_pipeline.lib.analytics import charts
 from growth_pipeline.lib.analytics import marts as ga
+from growth_pipeline.lib.files import atomic_write_bytes
 from growth_pipeline.lib.models import tracking
 from growth_pipeline.lib.models.candidates import describe_family
 from growth_pipeline.lib.models.labels import label_specs
@@ -67,6 +68,8 @@ class ReportContent:
     top_risk: pl.DataFrame | None = None
     tables: dict[str, pl.DataFrame] = field(default_factory=dict)
     charts: dict[str, bytes] = field(default_factory=dict)  # file name -> PNG
+    high_band_percentile: float = 90.0  # the customer's score bands (customers.yaml ``scoring``)
+    medium_band_percentile: float = 70.0
     generated_at: datetime = field(default_factory=lambda: datetime.now(UTC))
 
 
@@ -141,7 +144,14 @@ def _histogram(scores: np.ndarray, title: str, xlabel: str) -> bytes:
 def collect(con: duckdb.DuckDBPyConnection, customer, tracking_uri: str) -> ReportContent:
     """Everything the report shows, read from the customer's warehouse and the MLflow registry."""
     as_of = ga.latest_day(con) if _has_table(con, "core", "user_daily") else None
-    content = ReportContent(customer=customer.id, name=customer.name or customer.id, as_of=as_of, scores_day=None)
+    content = ReportContent(
+        customer=customer.id,
+        name=customer.name or customer.id,
+        as_of=as_of,
+        scores_day=None,
+        high_band_percentile=customer.scoring.high_band_percentile,
+        medium_band_percentile=customer.scoring.medium_band_percentile,
+    )
     for name in label_specs(customer):
         summary = _model_summary(tracking_uri, customer.id, name, content)
         if summary is None:
@@ -228,174 +238,99 @@ def quality_sentence(m: ModelSummary) -> str:
 
 # -------------------------------------------------------------------------------------------------------- HTML
 
-_CSS = """body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2rem auto;max-width:1100px;
-color:#222;line-height:1.45;padding:0 1rem}h1{margin-bottom:.2rem}h2{border-bottom:1px solid #ddd;padding-bottom:.2rem;
-margin-top:2.2rem}table{border-collapse:collapse;margin:.6rem 0;font-size:.9rem}td,th{border:1px solid #ddd;
-padding:.25rem .5rem;text-align:right}th{background:#f4f6f8}td.l,th.l{text-align:left}img{max-width:100%;
-margin:.5rem 0;border:1px solid #eee}.muted{color:#666}.grid{display:flex;flex-wrap:wrap;gap:1rem}
-.grid>div{flex:1 1 480px}"""
+_TEMPLATES = Path(__file__).parent / "templates"
 
 
-def _e(v: Any) -> str:
-    return html.escape(str(v))
+def _fmt(v: Any, spec: str) -> str:
+    return format(v, spec)
 
 
 def _num(v: Any) -> str:
+    """A number for a table cell: 3 decimals below 100, whole numbers with thousands separators above; blank for
+    missing or non-finite values; anything else as text (escaped by the template)."""
     if v is None or (isinstance(v, float) and not np.isfinite(v)):
         return ""
     if isinstance(v, float):
         return f"{v:,.3f}" if abs(v) < 100 else f"{v:,.0f}"
     if isinstance(v, int):
         return f"{v:,}"
-    return _e(v)
+    return str(v)
 
 
-def _table(frame: pl.DataFrame | None, columns: list[str] | None = None, n: int = 20) -> str:
+@functools.cache
+def _environment() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(_TEMPLATES),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+    env.filters["fmt"] = _fmt
+    env.filters["num"] = _num
+    return env
+
+
+def _table(frame: pl.DataFrame | None, columns: list[str] | None = None, n: int = 20) -> dict[str, list] | None:
+    """Header ``(column, is_text)`` and rows of ``(cell, is_text)`` (text is left-aligned) of a frame's first rows;
+    None when there is nothing to show."""
     if frame is None or frame.is_empty():
-        return "<p class='muted'>No data yet.</p>"
+        return None
     cols = columns or [c for c in frame.columns if c != "as_of"]
-    head = "".join(f"<th class='l'>{_e(c)}</th>" if frame.schema[c] == pl.Utf8 else f"<th>{_e(c)}</th>" for c in cols)
-    rows = []
-    for r in frame.head(n).iter_rows(named=True):
-        rows.append(
-            "<tr>"
-            + "".join(
-                f"<td class='l'>{_e(r[c])}</td>" if frame.schema[c] == pl.Utf8 else f"<td>{_num(r[c])}</td>"
-                for c in cols
-            )
-            + "</tr>"
-        )
-    return f"<table><tr>{head}</tr>{''.join(rows)}</table>"
+    text = {c: frame.schema[c] == pl.Utf8 for c in cols}
+    rows = [[(r[c] if text[c] else _num(r[c]), text[c]) for c in cols] for r in frame.head(n).iter_rows(named=True)]
+    return {"header": [(c, text[c]) for c in cols], "rows": rows}
 
 
-def _img(content: ReportContent, fname: str, alt: str) -> str:
-    if fname not in content.charts:
-        return ""
-    return f"<img src='charts/{_e(fname)}' alt='{_e(alt)}'>"
+def _model_view(m: ModelSummary) -> dict[str, Any]:
+    """A served model's heading, sentence and comparison table (this model against its baselines)."""
+    keys = (
+        ("roc_auc", "pr_auc", "top_decile_lift", "ece", "brier")
+        if m.kind != "ltv"
+        else ("normalized_gini", "spearman", "total_ratio", "rmse", "decile_mape")
+    )
+    whos = ("model", "logistic", "rule") if m.kind != "ltv" else ("model", "linear", "historical_average", "rule")
+    rows = [
+        ("this model" if w == "model" else w, [_num(m.metrics.get(f"{w}.{k}")) for k in keys])
+        for w in whos
+        if any(f"{w}.{k}" in m.metrics for k in keys)
+    ]
+    return {"s": m, "title": TITLES.get(m.name, m.name), "sentence": quality_sentence(m), "columns": keys, "rows": rows}
+
+
+def _share(percent: float) -> str:
+    """A share of users in percent, without a trailing ``.0``: 10.0 -> "10", 2.5 -> "2.5"."""
+    return f"{round(percent, 6):g}"
 
 
 def render_html(c: ReportContent) -> str:
-    parts = [
-        f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>{_e(c.name)}: growth report</title>"
-        f"<style>{_CSS}</style></head><body>",
-        f"<h1>{_e(c.name)}: growth report</h1>",
-        f"<p class='muted'>Data up to {_e(c.as_of or 'no data yet')}; scores published for "
-        f"{_e(c.scores_day or 'no day yet')}; generated {c.generated_at:%Y-%m-%d %H:%M} UTC.</p>",
-    ]
-    parts.append("<h2>Models</h2>")
-    if not c.models:
-        parts.append("<p class='muted'>No model is in service yet.</p>")
-    for m in c.models:
-        trained = f"{m.trained_at:%Y-%m-%d}" if m.trained_at else "?"
-        parts.append(
-            f"<h3>{_e(TITLES.get(m.name, m.name))} <span class='muted'>({_e(m.registered)} version "
-            f"{_e(m.version)}, trained {trained}, tested on users as of {_e(m.test_as_of)})</span></h3>"
-        )
-        parts.append(f"<p>{_e(quality_sentence(m))}</p>")
-        keys = (
-            ("roc_auc", "pr_auc", "top_decile_lift", "ece", "brier")
-            if m.kind != "ltv"
-            else ("normalized_gini", "spearman", "total_ratio", "rmse", "decile_mape")
-        )
-        whos = ("model", "logistic", "rule") if m.kind != "ltv" else ("model", "linear", "historical_average", "rule")
-        head = "".join(f"<th>{_e(k)}</th>" for k in keys)
-        rows = "".join(
-            f"<tr><td class='l'>{_e('this model' if w == 'model' else w)}</td>"
-            + "".join(f"<td>{_num(m.metrics.get(f'{w}.{k}'))}</td>" for k in keys)
-            + "</tr>"
-            for w in whos
-            if any(f"{w}.{k}" in m.metrics for k in keys)
-        )
-        parts.append(f"<table><tr><th class='l'>compared on the same test users</th>{head}</tr>{rows}</table>")
-        if m.drivers:
-            parts.append(
-                "<p>Top drivers (share of the model's attention): "
-                + ", ".join(f"{_e(f)} {s:.0%}" for f, s in m.drivers)
-                + ".</p>"
-            )
-        parts.append("<div class='grid'>" + "".join(f"<div>{_img(c, f, f)}</div>" for f in m.chart_files) + "</div>")
-    for name, why in c.missing_models.items():
-        parts.append(f"<p class='muted'>{_e(TITLES.get(name, name))}: {_e(why)}.</p>")
-
-    parts.append("<h2>Scores</h2>")
-    if not c.scores:
-        parts.append("<p class='muted'>No scores published yet.</p>")
-    else:
-        rows = "".join(
-            f"<tr><td class='l'>{_e(TITLES.get(s.model, s.model))}</td><td>{s.users:,}</td>"
-            f"<td>{_num(s.mean_score)}</td><td>{s.bands['high']:,}</td><td>{s.bands['medium']:,}</td>"
-            f"<td>{s.bands['low']:,}</td></tr>"
-            for s in c.scores
-        )
-        parts.append(
-            "<p>Bands: <b>high</b> = the top 10% of scores, <b>medium</b> = the next 20%, <b>low</b> = the "
-            "rest.</p><table><tr><th class='l'>model</th><th>users scored</th><th>mean score</th>"
-            f"<th>high</th><th>medium</th><th>low</th></tr>{rows}</table>"
-        )
-        parts.append(
-            "<div class='grid'>"
-            + "".join(f"<div>{_img(c, s.chart_file, s.model)}</div>" for s in c.scores if s.chart_file)
-            + "</div>"
-        )
-        if c.revenue_at_risk is not None:
-            parts.append(
-                f"<p>Revenue at risk (probability of churn x predicted lifetime value, summed over users): "
-                f"<b>{c.revenue_at_risk:,.0f}</b>. Users with the most revenue at risk:</p>"
-            )
-            parts.append(
-                _table(c.top_risk, ["user_key", "score", "revenue_at_risk", "reason_1", "reason_2", "reason_3"])
-            )
-    parts.append("<h2>Channels</h2>")
-    parts.append("<div class='grid'>" + _div(c, "users_by_channel.png") + _div(c, "revenue_by_channel.png") + "</div>")
-    parts.append(_table(c.tables.get("channels")))
-    parts.append(_img(c, "actions_per_user_by_channel.png", "actions per user by channel"))
-    if "category_purchases" in c.tables:
-        parts.append(_img(c, "purchases_by_category_and_channel.png", "purchases by category and channel"))
-    parts.append("<h2>Most profitable users</h2>" + _table(c.tables.get("top_users"), n=20))
-    parts.append(
-        "<h2>Lifetime value per channel</h2><p>Lifetime value = average order value x repeat purchases "
-        "per month x average retention in months, over the channel's paying users.</p>"
-        + _img(c, "ltv_by_channel.png", "lifetime value by channel")
-        + _table(c.tables.get("channel_ltv"))
-    )
-    parts.append("<h2>Weekly cohort retention</h2>" + _img(c, "cohort_retention.png", "cohort retention"))
     lift = c.tables.get("campaign_lift")
-    parts.append("<h2>Campaign lift</h2>")
-    if lift is not None and lift.height:
-        last = lift.tail(1).row(0, named=True)
-        parts.append(
-            f"<p>Campaign A ({_e(last['campaign_a'])}) against campaign B ({_e(last['campaign_b'])}, the "
-            f"baseline): {last['rate_a']:.1%} of A's sign-ups bought within {last['day_since_signup']} "
-            f"days, against {last['rate_b']:.1%} of B's: a lift of {_num(last['lift'])}.</p>"
+    return (
+        _environment()
+        .get_template("report.html.j2")
+        .render(
+            c=c,
+            titles=TITLES,
+            models=[_model_view(m) for m in c.models],
+            bands={
+                "high": _share(100 - c.high_band_percentile),
+                "medium": _share(c.high_band_percentile - c.medium_band_percentile),
+            },
+            top_risk=_table(c.top_risk, ["user_key", "score", "revenue_at_risk", "reason_1", "reason_2", "reason_3"]),
+            tables={name: _table(c.tables.get(name)) for name in ("channels", "top_users", "channel_ltv")},
+            lift=lift.tail(1).row(0, named=True) if lift is not None and lift.height else None,
         )
-    parts.append(_img(c, "campaign_lift.png", "campaign lift"))
-    parts.append("</body></html>")
-    return "\n".join(parts)
-
-
-def _div(c: ReportContent, fname: str) -> str:
-    return f"<div>{_img(c, fname, fname)}</div>"
-
-
-def _atomic_write_bytes(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    )
 
 
 def write(content: ReportContent, folder: Path) -> Path:
     """Write the charts, then the page (each atomically): a reader never sees a page pointing at a missing chart."""
     for fname, data in content.charts.items():
-        _atomic_write_bytes(folder / "charts" / fname, data)
+        atomic_write_bytes(folder / "charts" / fname, data)
     index = folder / "index.html"
-    _atomic_write_bytes(index, render_html(content).encode())
-    _atomic_write_bytes(
+    atomic_write_bytes(index, render_html(content).encode())
+    atomic_write_bytes(
         folder / "report.json",
         json.dumps(
             {

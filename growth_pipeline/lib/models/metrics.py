@@ -211,7 +211,7 @@ def classifier_metrics(y_true: Any, p: Any) -> dict[str, float]:
 
     Raises :class:`NotEnoughDataError` (a ``ValueError``) when ``y_true`` is empty or has only one class.
     """
-    from sklearn.metrics import average_precision_score, roc_auc_score
+    from sklearn.metrics import average_precision_score, brier_score_loss, log_loss, roc_auc_score
 
     y, q = as_pair(y_true, p, "p")
     _binary(y)
@@ -224,8 +224,6 @@ def classifier_metrics(y_true: Any, p: Any) -> dict[str, float]:
             f"y_true has only one class ({n_pos} positives out of {n} rows); classifier metrics need both"
         )
     rate = n_pos / n
-    qc = np.clip(q, LOG_LOSS_EPS, 1 - LOG_LOSS_EPS)
-    log_loss = -np.mean(y * np.log(qc) + (1 - y) * np.log1p(-qc))
 
     order = _desc_order(q)
     k = decile_slices(n, N_BINS)[0].stop
@@ -238,8 +236,9 @@ def classifier_metrics(y_true: Any, p: Any) -> dict[str, float]:
     out = {
         "roc_auc": roc_auc_score(y, q),
         "pr_auc": average_precision_score(y, q),
-        "log_loss": log_loss,
-        "brier": np.mean((q - y) ** 2),
+        # scikit-learn clips at the float epsilon only: clip at LOG_LOSS_EPS first, as documented above
+        "log_loss": log_loss(y, np.clip(q, LOG_LOSS_EPS, 1 - LOG_LOSS_EPS), labels=[0.0, 1.0]),
+        "brier": brier_score_loss(y, q),
         "ece": expected_calibration_error(y, q),
         "top_decile_lift": top_rate / rate,
         "lift_quality": lift_quality,
@@ -323,10 +322,10 @@ def regression_metrics(y_true: Any, y_pred: Any) -> dict[str, float]:
         (:data:`PRIMARY_METRIC`).
     """
     from scipy import stats
+    from sklearn.metrics import mean_absolute_error, root_mean_squared_error
 
     y, s = as_pair(y_true, y_pred, "y_pred")
     n = len(y)
-    err = s - y
     if np.all(y == y[0]) or np.all(s == s[0]):
         spearman = float("nan")
     else:
@@ -337,8 +336,8 @@ def regression_metrics(y_true: Any, y_pred: Any) -> dict[str, float]:
     res: dict[str, float] = {
         "normalized_gini": normalized_gini(y, s),
         "spearman": spearman,
-        "rmse": float(np.sqrt(np.mean(err**2))),
-        "mae": float(np.mean(np.abs(err))),
+        "rmse": float(root_mean_squared_error(y, s)),
+        "mae": float(mean_absolute_error(y, s)),
         "decile_mape": decile_mape(y, s),
         "total_predicted": total_pred,
         "total_actual": total_act,
