@@ -13,7 +13,7 @@ import math
 import mlflow
 
 from growth_pipeline.config import Paths
-from growth_pipeline.lib.models.tracking import tracking_uri
+from growth_pipeline.lib.models.mlflow_store import tracking_uri
 
 METRIC = {"classifier": "roc_auc", "ltv": "normalized_gini"}
 CANDIDATES = ("catboost", "logistic", "linear", "btyd")

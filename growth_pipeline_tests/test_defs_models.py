@@ -12,7 +12,7 @@ from mlflow import MlflowClient
 from growth_pipeline.config import REPO_ROOT, Paths, customer_like, customers_yaml, load_customers
 from growth_pipeline.definitions import defs
 from growth_pipeline.lib.demo.generator import DemoSpec, generate_demo
-from growth_pipeline.lib.models.tracking import tracking_uri
+from growth_pipeline.lib.models.mlflow_store import tracking_uri
 
 START = date(2026, 1, 1)
 DAYS = 110

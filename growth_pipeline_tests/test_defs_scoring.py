@@ -22,7 +22,7 @@ from growth_pipeline.definitions import defs
 from growth_pipeline.defs.automation import daily_pipeline_next_stage, daily_refresh, retrain_on_drift
 from growth_pipeline.lib.demo.generator import BehaviourChange, DemoSpec, generate_demo
 from growth_pipeline.lib.models.metrics import classifier_metrics
-from growth_pipeline.lib.models.tracking import tracking_uri
+from growth_pipeline.lib.models.mlflow_store import tracking_uri
 
 START = date(2026, 1, 1)
 DAYS = 130
