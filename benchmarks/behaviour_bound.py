@@ -44,7 +44,7 @@ from growth_pipeline.lib.demo.truth import first_outcome_probability
 from growth_pipeline.lib.features.user_features import read_customer_activity
 from growth_pipeline.lib.models.labels import label_specs
 from growth_pipeline.lib.models.metrics import classifier_metrics
-from growth_pipeline.lib.models.tracking import tracking_uri
+from growth_pipeline.lib.models.mlflow_store import tracking_uri
 from growth_pipeline.lib.models.training import labelled_snapshot, split_dates
 
 E = np.linspace(0.01, 0.99, 41)

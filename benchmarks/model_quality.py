@@ -1,7 +1,8 @@
 """Model quality on the demo data: each customer's latest run per model, the candidate serving and every
 candidate's test figure (90% bootstrap interval) against the trivial baselines and the best achievable (the
-generator's hidden truth: see lib/demo/oracle.py for the three oracle references, and benchmarks/behaviour_bound.py for
-what behaviour alone can reveal).
+generator's hidden truth, which the demo customers' ``models.reference_scores`` in customers.yaml hands to training:
+see lib/demo/oracle.py for the three oracle references, lib/models/reference_scores.py for the hook, and
+benchmarks/behaviour_bound.py for what behaviour alone can reveal).
 
     .venv/bin/python benchmarks/model_quality.py      # after ./dev demo
 """
@@ -13,7 +14,7 @@ import math
 import mlflow
 
 from growth_pipeline.config import Paths
-from growth_pipeline.lib.models.tracking import tracking_uri
+from growth_pipeline.lib.models.mlflow_store import tracking_uri
 
 METRIC = {"classifier": "roc_auc", "ltv": "normalized_gini"}
 CANDIDATES = ("catboost", "logistic", "linear", "btyd")

@@ -300,7 +300,7 @@ def latest_runs(home: Path) -> dict[str, object]:
     """model name -> the latest MLflow run of experiment ``retail/<model>`` in the home's tracking store."""
     from mlflow import MlflowClient
 
-    from growth_pipeline.lib.models.tracking import tracking_uri
+    from growth_pipeline.lib.models.mlflow_store import tracking_uri
 
     uri = tracking_uri(Paths(home))
     client = MlflowClient(tracking_uri=uri, registry_uri=uri)
@@ -329,7 +329,7 @@ def model_report(home: Path) -> str:
     """Per model: what it was tested on, the promotion decision and the table of candidates."""
     from mlflow import MlflowClient
 
-    from growth_pipeline.lib.models.tracking import tracking_uri
+    from growth_pipeline.lib.models.mlflow_store import tracking_uri
 
     uri = tracking_uri(Paths(home))
     client = MlflowClient(tracking_uri=uri, registry_uri=uri)

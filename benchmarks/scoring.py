@@ -36,7 +36,7 @@ from growth_pipeline.lib.warehouse.sql import run_sql, transaction  # noqa: E402
 
 
 class Champion:
-    """A trained model in the shape scoring expects (as tracking.LoadedModel)."""
+    """A trained model in the shape scoring expects (as registry.LoadedModel)."""
 
     def __init__(self, name, tm):
         self.registered_name, self.version, self.kind = f"bench-{name}", "1", tm.kind

@@ -348,7 +348,7 @@ def cmd_ui(args) -> int:
 
 
 def cmd_mlflow_ui(args) -> int:
-    from growth_pipeline.lib.models.tracking import tracking_uri
+    from growth_pipeline.lib.models.mlflow_store import tracking_uri
 
     uri = tracking_uri(Paths())
     if uri.lower().startswith(("http://", "https://")):

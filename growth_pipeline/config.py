@@ -166,6 +166,15 @@ class ModelSettings(_Strict):
     use_churn_event: bool | None = None
 
 
+class ReferenceScores(_Strict):
+    """Scores each model's test set is also judged with, for comparison only (the demo's oracles): ``hook``
+    (``module:function``) is called with ``file`` (relative to the customer's source folder). See
+    growth_pipeline/lib/models/reference_scores.py."""
+
+    hook: str = Field(pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
+    file: str
+
+
 class ModelsSettings(_Strict):
     churn: ModelSettings = ModelSettings()
     conversion: ModelSettings = ModelSettings()
@@ -175,6 +184,7 @@ class ModelsSettings(_Strict):
     max_train_snapshots: int = Field(default=26, ge=1, le=104)
     hyperparameter_search: bool = False  # bounded Optuna search (off in the demo)
     search_trials: int = Field(default=20, ge=1, le=200)
+    reference_scores: ReferenceScores | None = None  # demo data only: the generator's hidden truth
 
 
 class ScoringSettings(_Strict):

@@ -23,22 +23,23 @@ def model_rows(customer: Customer, paths: Paths) -> list[ModelRow]:
     from mlflow import MlflowClient
     from mlflow.exceptions import MlflowException
 
-    from growth_pipeline.lib.models import tracking
+    from growth_pipeline.lib.models import registry
+    from growth_pipeline.lib.models.mlflow_store import registered_model_name, tracking_uri
     from growth_pipeline.lib.models.labels import label_specs
     from growth_pipeline.lib.models.model_report import interval_text
 
-    uri = tracking.tracking_uri(paths)
+    uri = tracking_uri(paths)
     client = MlflowClient(tracking_uri=uri, registry_uri=uri)
     scored = scores_published(customer, paths)
     rows = []
     for name in label_specs(customer):
-        registered = tracking.registered_model_name(customer.id, name)
+        registered = registered_model_name(customer.id, name)
         try:
-            mv = client.get_model_version_by_alias(registered, tracking.CHAMPION)
+            mv = client.get_model_version_by_alias(registered, registry.CHAMPION)
         except MlflowException:
             mv = None
         if mv is None:
-            rows.append(ModelRow(customer.id, name, "none", "-", "-", tracking.why_no_champion(uri, customer.id, name)))
+            rows.append(ModelRow(customer.id, name, "none", "-", "-", registry.why_no_champion(uri, customer.id, name)))
             continue
         run = client.get_run(mv.run_id)
         kind = run.data.tags.get("kind", "classifier")

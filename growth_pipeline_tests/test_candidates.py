@@ -8,7 +8,7 @@ import numpy as np
 import polars as pl
 import pytest
 
-from growth_pipeline.lib.models import tracking
+from growth_pipeline.lib.models import mlflow_store, registry, run_logging
 from growth_pipeline.lib.models.candidates import contributions, fit_linear
 from growth_pipeline.lib.models.labels import label_specs
 from growth_pipeline.lib.models.model_types import model_input
@@ -55,23 +55,23 @@ def test_family_trains_registers_loads_scores_with_reasons_and_is_monitored(ware
     assert lo <= tm.metrics[f"model.{tm.primary_metric}"] <= hi
 
     uri = f"sqlite:///{(root / f'mlflow-{model_name}-{family}.db').as_posix()}"
-    logged = tracking.log_training_run(
+    logged = run_logging.log_training_run(
         tm, tracking_uri=uri, artifact_root=(root / "artifacts").as_uri(), dagster_run_id="test", code_version="test"
     )
-    loaded = tracking.load_model(uri, logged.registered_name, tracking.CHALLENGER)
+    loaded = registry.load_model(uri, logged.registered_name, registry.CHALLENGER)
     assert loaded.family == family
     np.testing.assert_allclose(loaded.predict(tm.test_frame), tm.test_predictions["model"], rtol=1e-9, atol=1e-12)
     # the registered version is a loadable MLflow model in its family's flavour, not only for our own loader
     import mlflow.pyfunc
 
-    with tracking._mlflow_uris(uri):
+    with mlflow_store.mlflow_uris(uri):
         pyfunc = mlflow.pyfunc.load_model(logged.model_uri)
     x = model_input(tm.test_frame.head(20), tm.feature_names, tm.cat_features).to_pandas()
     out = np.asarray(pyfunc.predict(x), dtype=np.float64).ravel()
     assert out.shape == (20,) and np.isfinite(out).all()
     if family == "btyd":  # its pyfunc gives the uncalibrated score itself
         np.testing.assert_allclose(out, loaded.model.predict(pl.from_pandas(x)), rtol=1e-12)
-    run = tracking._client(uri).get_run(logged.run_id)
+    run = mlflow_store.mlflow_client(uri).get_run(logged.run_id)
     assert run.data.tags["family"] == family and run.data.params["family"] == family
 
     day = act.last_day

@@ -13,7 +13,7 @@ from growth_pipeline.config import REPO_ROOT, Paths, customer_like, customers_ya
 from growth_pipeline.definitions import defs
 from growth_pipeline.lib.demo.generator import generate_demo
 from growth_pipeline.lib.demo.spec import DemoSpec
-from growth_pipeline.lib.models.tracking import tracking_uri
+from growth_pipeline.lib.models.mlflow_store import tracking_uri
 from growth_pipeline.pipeline_shape import LOAD_STAGES, MODEL_ASSET_NAMES
 
 START = date(2026, 1, 1)
@@ -136,3 +136,13 @@ def test_a_customer_with_too_little_data_gets_not_enough_data_not_a_crash(pipeli
         assert m["outcome"] == "not enough data"
         assert "days of data" in m["reason"] or "positives" in m["reason"], m["reason"]
     assert meta(result, "goal_model")["outcome"] == "disabled"
+
+
+def test_the_pipeline_does_not_import_the_demo():
+    """The demo's oracle reaches training only through the demo customers' reference_scores hook."""
+    import subprocess
+    import sys
+
+    code = "import sys, growth_pipeline.definitions; print(sorted(m for m in sys.modules if '.lib.demo' in m))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"

@@ -23,7 +23,7 @@ from growth_pipeline.defs.automation import daily_pipeline_next_stage, daily_ref
 from growth_pipeline.lib.demo.generator import generate_demo
 from growth_pipeline.lib.demo.spec import BehaviourChange, DemoSpec
 from growth_pipeline.lib.models.metrics import classifier_metrics
-from growth_pipeline.lib.models.tracking import tracking_uri
+from growth_pipeline.lib.models.mlflow_store import tracking_uri
 from growth_pipeline.pipeline_shape import LOAD_STAGES
 
 START = date(2026, 1, 1)

@@ -4,8 +4,8 @@
   from ``DAGSTER_PG_*``) runs real ingestion assets and reads the runs and materializations back from PostgreSQL,
   with the same run queue per customer as the repository's dagster.yaml;
 * an ``mlflow server`` with its backend store in PostgreSQL receives a real CatBoost model through
-  ``growth_pipeline.lib.models.tracking`` (``MLFLOW_TRACKING_URI=http://...``), which is registered, promoted and loaded
-  back.
+  ``growth_pipeline.lib.models.run_logging`` and ``registry`` (``MLFLOW_TRACKING_URI=http://...``), which is
+  registered, promoted and loaded back.
 
 Without the server binaries the module is skipped, except under CI (``CI`` set), where it fails: run
 ``./dev system-packages`` to install them.
@@ -43,7 +43,7 @@ from growth_pipeline.config import REPO_ROOT, Paths, customer_like, customers_ya
 from growth_pipeline.defs.resources import MlflowResource
 from growth_pipeline.lib.demo.generator import generate_demo
 from growth_pipeline.lib.demo.spec import DemoSpec
-from growth_pipeline.lib.models import tracking
+from growth_pipeline.lib.models import mlflow_store, model_artifacts, registry, run_logging
 from growth_pipeline.lib.models.promotion import decide
 from growth_pipeline_tests.test_concurrency import _dequeued
 from growth_pipeline_tests.test_tracking import clf_tm, data  # noqa: F401  (module fixtures: a small real model)
@@ -373,10 +373,10 @@ def test_models_log_register_and_load_through_an_mlflow_server_on_postgres(
     uri = mlflow_server
     monkeypatch.chdir(tmp_path)  # nothing may land in the working directory
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
-    assert tracking.tracking_uri(Paths(tmp_path / "home")) == uri
+    assert mlflow_store.tracking_uri(Paths(tmp_path / "home")) == uri
     assert MlflowResource().artifacts(Paths(tmp_path / "home")) is None  # the server places artifacts
 
-    logged = tracking.log_training_run(
+    logged = run_logging.log_training_run(
         clf_tm,
         tracking_uri=uri,
         artifact_root=None,
@@ -386,7 +386,7 @@ def test_models_log_register_and_load_through_an_mlflow_server_on_postgres(
     )
     decision = decide("classifier", clf_tm.metrics, has_champion=False)
     assert decision.promote, decision.reason
-    tracking.record_decision(uri, logged, decision)
+    registry.record_decision(uri, logged, decision)
 
     client = MlflowClient(tracking_uri=uri, registry_uri=uri)
     run = client.get_run(logged.run_id)
@@ -397,14 +397,14 @@ def test_models_log_register_and_load_through_an_mlflow_server_on_postgres(
     assert run.data.metrics["rows.train"] == clf_tm.rows["train"]
     assert "catboost.depth" in run.data.params
     arts = {a.path for a in client.list_artifacts(logged.run_id)}
-    assert {"model_meta.json", tracking.REFERENCE_ARTIFACT, "feature_importance.csv", "charts"} <= arts
+    assert {"model_meta.json", model_artifacts.REFERENCE_ARTIFACT, "feature_importance.csv", "charts"} <= arts
 
-    name = tracking.registered_model_name("acme", "conversion")
+    name = mlflow_store.registered_model_name("acme", "conversion")
     assert (logged.registered_name, logged.version) == (name, "1")
     aliases = client.get_registered_model(name).aliases
     assert aliases == {"champion": "1", "challenger": "1"}
 
-    loaded = tracking.load_model(uri, name, "champion")
+    loaded = registry.load_model(uri, name, "champion")
     assert loaded is not None and loaded.version == "1" and loaded.run_id == logged.run_id
     test = data["test"]
     np.testing.assert_allclose(loaded.predict(test), clf_tm.predict(test))

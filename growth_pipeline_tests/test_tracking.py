@@ -1,5 +1,5 @@
-"""MLflow tracking / registry (growth_pipeline.lib.models.tracking) and the promotion rule
-(growth_pipeline.lib.models.promotion).
+"""MLflow tracking and registry (growth_pipeline.lib.models: mlflow_store, run_logging, model_artifacts,
+registry) and the promotion rule (growth_pipeline.lib.models.promotion).
 
 Real SQLite MLflow stores in tmp_path and real (small) CatBoost models; nothing may land in the working directory.
 """
@@ -23,7 +23,7 @@ from sklearn.metrics import roc_auc_score
 
 from growth_pipeline.config import Paths
 from growth_pipeline.lib.analytics import charts
-from growth_pipeline.lib.models import tracking
+from growth_pipeline.lib.models import mlflow_store, model_artifacts, registry, run_logging
 from growth_pipeline.lib.models.calibration import Calibrator
 from growth_pipeline.lib.models.model_types import SplitDates, TrainedModel, model_input
 from growth_pipeline.lib.models.promotion import Decision, decide
@@ -170,14 +170,14 @@ def store(tmp_path, monkeypatch, blank_store):
     monkeypatch.delenv("MLFLOW_UI_URL", raising=False)
     monkeypatch.setenv("MIXPANEL_SERVICE_ACCOUNT_SECRET", SECRET)
     paths = Paths(tmp_path / "home")
-    uri = tracking.tracking_uri(paths)
+    uri = mlflow_store.tracking_uri(paths)
     shutil.copyfile(blank_store, paths.mlflow_dir / "mlflow.db")
-    yield paths, uri, tracking.artifact_root(paths), cwd
+    yield paths, uri, mlflow_store.artifact_root(paths), cwd
     assert sorted(p.name for p in cwd.iterdir()) == [], "something was written to the working directory"
 
 
 def _log(tm, uri, root, run="dagster-run-1", **kw):
-    return tracking.log_training_run(
+    return run_logging.log_training_run(
         tm, tracking_uri=uri, artifact_root=root, dagster_run_id=run, code_version="abc123", **kw
     )
 
@@ -195,21 +195,21 @@ def _artifacts(client: MlflowClient, run_id: str, path: str | None = None) -> se
 def test_tracking_uri_defaults_to_sqlite_under_mlflow_dir(tmp_path, monkeypatch):
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     paths = Paths(tmp_path / "home")
-    uri = tracking.tracking_uri(paths)
+    uri = mlflow_store.tracking_uri(paths)
     assert uri == f"sqlite:///{(tmp_path / 'home' / 'mlflow' / 'mlflow.db').as_posix()}"
     assert paths.mlflow_dir.is_dir()
-    root = tracking.artifact_root(paths)
+    root = mlflow_store.artifact_root(paths)
     assert root == (paths.mlflow_dir / "artifacts").as_uri() and root.startswith("file:///")
     monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://mlflow.internal:5000")
-    assert tracking.tracking_uri(paths) == "http://mlflow.internal:5000"
-    assert not tracking.is_local_store("http://mlflow.internal:5000") and tracking.is_local_store(uri)
+    assert mlflow_store.tracking_uri(paths) == "http://mlflow.internal:5000"
+    assert not mlflow_store.is_local_store("http://mlflow.internal:5000") and mlflow_store.is_local_store(uri)
 
 
 def test_run_url(monkeypatch):
     monkeypatch.delenv("MLFLOW_UI_URL", raising=False)
-    assert tracking.run_url("3", "abc") == "http://127.0.0.1:5000/#/experiments/3/runs/abc"
+    assert mlflow_store.run_url("3", "abc") == "http://127.0.0.1:5000/#/experiments/3/runs/abc"
     monkeypatch.setenv("MLFLOW_UI_URL", "https://mlflow.example.com/")
-    assert tracking.run_url("3", "abc") == "https://mlflow.example.com/#/experiments/3/runs/abc"
+    assert mlflow_store.run_url("3", "abc") == "https://mlflow.example.com/#/experiments/3/runs/abc"
 
 
 # --------------------------------------------------------------------------------------------------- logging
@@ -302,9 +302,7 @@ def test_signature_is_typed(store, clf_tm):
     logged = _log(clf_tm, uri, root)
     from mlflow.models import get_model_info
 
-    from growth_pipeline.lib.models.tracking import _mlflow_uris
-
-    with _mlflow_uris(uri):
+    with mlflow_store.mlflow_uris(uri):
         info = get_model_info(logged.model_uri)
     inputs = {c["name"]: c["type"] for c in info.signature.inputs.to_dict()}
     assert inputs == {"sessions_7d": "double", "days_active_28d": "double", "plan": "string", "revenue_28d": "double"}
@@ -329,7 +327,7 @@ def test_ltv_run_without_shap_or_importance(store, ltv_tm):
     assert run.data.tags["shap_summary"] == "skipped" and "no SHAP values" in run.data.tags["mlflow.note.content"]
     assert run.data.tags["primary_metric"] == "normalized_gini" and "partition" not in run.data.tags
     assert run.data.metrics["model.total_ratio"] == 1.02
-    loaded = tracking.load_model(uri, "acme-ltv", alias="challenger")
+    loaded = registry.load_model(uri, "acme-ltv", alias="challenger")
     assert loaded is not None and loaded.calibrator is None and loaded.kind == "ltv"
     np.testing.assert_array_equal(loaded.predict(ltv_tm.test_frame), ltv_tm.predict(ltv_tm.test_frame))
 
@@ -337,10 +335,10 @@ def test_ltv_run_without_shap_or_importance(store, ltv_tm):
 def test_long_feature_list_is_split_into_numbered_params(clf_tm):
     names = [f"feature_with_a_rather_long_name_{i:04d}" for i in range(400)]
     tm = replace(clf_tm, feature_names=names, catboost_params={"depth": 4, "class_names": [0, 1]})
-    params = tracking._params(tm)
+    params = run_logging._params(tm)
     assert "features.list" not in params and params["features.count"] == "400"
     pieces = [params[f"features.list.{i}"] for i in range(1, 10) if f"features.list.{i}" in params]
-    assert len(pieces) >= 2 and all(len(p) <= tracking.MAX_PARAM_VALUE for p in pieces)
+    assert len(pieces) >= 2 and all(len(p) <= run_logging.MAX_PARAM_VALUE for p in pieces)
     assert ",".join(pieces).split(",") == names
     assert params["catboost.class_names"] == "[0, 1]"
 
@@ -359,12 +357,12 @@ def test_shap_plot_caps_rows_and_falls_back_to_category_codes(clf_tm, monkeypatc
         return real(sv, features, **kw)
 
     monkeypatch.setattr(shap, "summary_plot", picky)
-    png, note = tracking._shap_png(tm)
+    png, note = model_artifacts.shap_summary_png(tm)
     assert note is None and png[:8] == b"\x89PNG\r\n\x1a\n"
-    assert [shape for shape, _ in seen] == [(tracking.SHAP_MAX_ROWS, 4)] * 2
+    assert [shape for shape, _ in seen] == [(model_artifacts.SHAP_MAX_ROWS, 4)] * 2
     assert seen[1][1][FEATURES.index("plan")].startswith("int")
 
-    png, note = tracking._shap_png(replace(clf_tm, shap_values=clf_tm.shap_values[:, :2]))
+    png, note = model_artifacts.shap_summary_png(replace(clf_tm, shap_values=clf_tm.shap_values[:, :2]))
     assert png is None and "shape" in note
 
 
@@ -376,7 +374,7 @@ def test_failed_logging_marks_the_run_failed(store, clf_tm, monkeypatch):
     def boom(tm):
         raise RuntimeError("signature exploded")
 
-    monkeypatch.setattr(tracking, "_signature_and_example", boom)
+    monkeypatch.setattr(model_artifacts, "signature_and_example", boom)
     with pytest.raises(RuntimeError, match="signature exploded"):
         _log(clf_tm, uri, root)
     assert mlflow.active_run() is None
@@ -384,11 +382,11 @@ def test_failed_logging_marks_the_run_failed(store, clf_tm, monkeypatch):
     exp = client.get_experiment_by_name("acme/conversion")
     runs = client.search_runs([exp.experiment_id])
     assert [r.info.status for r in runs] == ["FAILED"]
-    assert tracking.load_model(uri, "acme-conversion", alias="challenger") is None
+    assert registry.load_model(uri, "acme-conversion", alias="challenger") is None
 
 
 def test_retry_on_locked_database(monkeypatch):
-    monkeypatch.setattr(tracking, "LOCK_BACKOFF_SECONDS", 0.0)
+    monkeypatch.setattr(mlflow_store, "LOCK_BACKOFF_SECONDS", 0.0)
     calls = []
 
     def flaky():
@@ -397,7 +395,7 @@ def test_retry_on_locked_database(monkeypatch):
             raise RuntimeError("(sqlite3.OperationalError) database is locked")
         return "ok"
 
-    assert tracking._retry(flaky) == "ok" and len(calls) == 3
+    assert mlflow_store.retry(flaky) == "ok" and len(calls) == 3
 
     def always_locked():
         calls.append(1)
@@ -405,8 +403,8 @@ def test_retry_on_locked_database(monkeypatch):
 
     calls.clear()
     with pytest.raises(RuntimeError):
-        tracking._retry(always_locked)
-    assert len(calls) == tracking.LOCK_RETRIES
+        mlflow_store.retry(always_locked)
+    assert len(calls) == mlflow_store.LOCK_RETRIES
 
     def other():
         calls.append(1)
@@ -414,7 +412,7 @@ def test_retry_on_locked_database(monkeypatch):
 
     calls.clear()
     with pytest.raises(ValueError):
-        tracking._retry(other)
+        mlflow_store.retry(other)
     assert len(calls) == 1
 
 
@@ -424,7 +422,7 @@ def test_retry_on_locked_database(monkeypatch):
 def test_load_model_predicts_like_the_trained_model(store, clf_tm):
     _, uri, root, _ = store
     logged = _log(clf_tm, uri, root)
-    loaded = tracking.load_model(uri, "acme-conversion", alias="challenger")
+    loaded = registry.load_model(uri, "acme-conversion", alias="challenger")
     assert loaded is not None
     assert (loaded.version, loaded.run_id, loaded.kind) == ("1", logged.run_id, "classifier")
     assert loaded.feature_names == FEATURES and loaded.cat_features == CATS
@@ -436,9 +434,9 @@ def test_load_model_predicts_like_the_trained_model(store, clf_tm):
     partial = clf_tm.test_frame.drop("revenue_28d").with_columns(pl.lit(None, pl.Utf8).alias("plan"))
     assert np.isfinite(loaded.predict(partial)).all()
 
-    assert tracking.load_model(uri, "acme-conversion") is None  # no champion yet
-    assert tracking.load_model(uri, "acme-conversion", alias="nope") is None
-    assert tracking.load_model(uri, "nobody-conversion", alias="challenger") is None
+    assert registry.load_model(uri, "acme-conversion") is None  # no champion yet
+    assert registry.load_model(uri, "acme-conversion", alias="nope") is None
+    assert registry.load_model(uri, "nobody-conversion", alias="challenger") is None
 
 
 def test_promotion_aliases_and_tags(store, clf_tm):
@@ -448,14 +446,14 @@ def test_promotion_aliases_and_tags(store, clf_tm):
     first = _log(clf_tm, uri, root, run="run-1")
     d1 = decide("classifier", clf_tm.metrics, has_champion=False)
     assert d1.promote and d1.champion_value is None
-    tracking.record_decision(uri, first, d1)
+    registry.record_decision(uri, first, d1)
     assert str(client.get_model_version_by_alias("acme-conversion", "champion").version) == "1"
-    assert tracking.champion_version(uri, "acme-conversion") == "1"
+    assert registry.champion_version(uri, "acme-conversion") == "1"
     r1 = client.get_run(first.run_id).data.tags
     assert r1["promotion.decision"] == "promoted" and r1["promotion.champion_version_before"] == "none"
     assert r1["promotion.reason"] == d1.reason
 
-    champ = tracking.load_model(uri, "acme-conversion")
+    champ = registry.load_model(uri, "acme-conversion")
     m2 = {
         **clf_tm.metrics,
         "champion.roc_auc": float(
@@ -466,7 +464,7 @@ def test_promotion_aliases_and_tags(store, clf_tm):
     assert second.version == "2"
     d2 = decide("classifier", m2, has_champion=True, champion_version=champ.version)
     assert not d2.promote and d2.beats_baselines and d2.reason.startswith("champion v1 keeps")
-    tracking.record_decision(uri, second, d2)
+    registry.record_decision(uri, second, d2)
     assert str(client.get_model_version_by_alias("acme-conversion", "champion").version) == "1"
     assert str(client.get_model_version_by_alias("acme-conversion", "challenger").version) == "2"
     r2 = client.get_run(second.run_id).data
@@ -484,7 +482,7 @@ def test_promotion_aliases_and_tags(store, clf_tm):
         new_value=0.5,
         champion_value=None,
     )
-    tracking.record_decision(uri, second, refused)
+    registry.record_decision(uri, second, refused)
     assert client.get_run(second.run_id).data.tags["promotion.decision"] == "refused"
     assert str(client.get_model_version_by_alias("acme-conversion", "champion").version) == "1"
 
@@ -728,16 +726,16 @@ def test_decide_rejects_unknown_kind_and_names_nothing_without_a_version():
 
 def test_why_a_model_has_no_champion_in_words(store, clf_tm):
     _, uri, root, _ = store
-    assert tracking.why_no_champion(uri, "acme", "conversion") == "no champion: never trained"
-    run_id = tracking.log_not_enough_data(
+    assert registry.why_no_champion(uri, "acme", "conversion") == "no champion: never trained"
+    run_id = run_logging.log_not_enough_data(
         uri, root, "acme", "conversion", "conversion: fewer than 10 users who converted in a 30-day window"
     )
-    assert tracking.why_no_champion(uri, "acme", "conversion") == (
+    assert registry.why_no_champion(uri, "acme", "conversion") == (
         "no model: not enough data (conversion: fewer than 10 users who converted in a 30-day window)"
     )
     assert MlflowClient(uri).get_run(run_id).info.status == "FINISHED"
     logged = _log(clf_tm, uri, root)
-    tracking.record_decision(
+    registry.record_decision(
         uri,
         logged,
         Decision(
@@ -749,7 +747,23 @@ def test_why_a_model_has_no_champion_in_words(store, clf_tm):
             champion_value=None,
         ),
     )
-    assert tracking.why_no_champion(uri, "acme", "conversion") == (
+    assert registry.why_no_champion(uri, "acme", "conversion") == (
         "no champion: no candidate beat the one-feature rule on the test set "
         "(model roc_auc 0.55 does not beat rule 0.58)"
     )
+
+
+# --------------------------------------------------------------------------------------------- reference scores
+
+
+def test_reference_scores_come_only_from_the_customers_hook(tmp_path):
+    from growth_pipeline.config import REPO_ROOT, customer_like, load_customers
+    from growth_pipeline.lib.models.reference_scores import load_hook, reference_oracle
+
+    pp = customer_like(load_customers(REPO_ROOT / "customers.yaml").get("powerplay"), "pp", tmp_path)
+    assert pp.models.reference_scores is not None  # the demo customers opt in, in customers.yaml
+    assert reference_oracle(pp, Paths(tmp_path)) is None  # no truth file in the source folder: no references
+    plain = pp.model_copy(update={"models": pp.models.model_copy(update={"reference_scores": None})})
+    assert reference_oracle(plain, Paths(tmp_path)) is None
+    with pytest.raises(ValueError, match="cannot be imported"):
+        load_hook("growth_pipeline.nowhere:oracle")

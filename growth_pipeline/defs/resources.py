@@ -9,7 +9,7 @@ import dagster as dg
 import duckdb
 
 from growth_pipeline.config import Customer, CustomerRegistry, MixpanelApiSource, Paths, load_customers
-from growth_pipeline.lib.models.tracking import artifact_root, is_local_store, tracking_uri
+from growth_pipeline.lib.models.mlflow_store import artifact_root, is_local_store, tracking_uri
 from growth_pipeline.lib.warehouse.connection import open_warehouse
 
 

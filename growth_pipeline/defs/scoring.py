@@ -17,8 +17,9 @@ from growth_pipeline.defs.partitions import (
 )
 from growth_pipeline.defs.resources import GrowthResource, MlflowResource
 from growth_pipeline.lib.features.user_features import build_features, read_customer_activity
-from growth_pipeline.lib.models import tracking
+from growth_pipeline.lib.models import registry, run_logging
 from growth_pipeline.lib.models.labels import label_specs
+from growth_pipeline.lib.models.mlflow_store import registered_model_name
 from growth_pipeline.lib.models.model_types import model_input
 from growth_pipeline.lib.models.training import model_features
 from growth_pipeline.lib.scoring import drift
@@ -32,7 +33,7 @@ def _champions(uri: str, customer_id: str, names) -> tuple[dict, dict[str, str]]
     """The champion of each model, and why a model has none."""
     champions, missing = {}, {}
     for name in names:
-        loaded = tracking.load_model(uri, tracking.registered_model_name(customer_id, name), tracking.CHAMPION)
+        loaded = registry.load_model(uri, registered_model_name(customer_id, name), registry.CHAMPION)
         if loaded is None:
             missing[name] = "no champion yet (never trained, or no version beat its baselines)"
         else:
@@ -205,7 +206,7 @@ def model_drift(context: dg.AssetExecutionContext, growth: GrowthResource, mlflo
                 if scored_day is not None:
                     past = earlier.filter(pl.col("day") == scored_day)
                     version = past["model_version"][0]
-                    promised = tracking.version_metrics(uri, champ.registered_name, version)
+                    promised = registry.version_metrics(uri, champ.registered_name, version)
                     realised = drift.realised_performance(
                         past.select("user_key", "score"),
                         act.daily.filter(pl.col("day") <= day),
@@ -221,7 +222,7 @@ def model_drift(context: dg.AssetExecutionContext, growth: GrowthResource, mlflo
                 if rep.retrain and day == max(days):
                     retrain.setdefault(customer_id, {})[name] = "; ".join(rep.reasons)
                 if day == max(days):
-                    tracking.tag_run(
+                    run_logging.tag_run(
                         uri,
                         champ.run_id,
                         {

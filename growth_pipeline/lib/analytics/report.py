@@ -21,9 +21,10 @@ import polars as pl
 from growth_pipeline.lib.analytics import charts
 from growth_pipeline.lib.analytics import marts as ga
 from growth_pipeline.lib.files import atomic_write_bytes
-from growth_pipeline.lib.models import tracking
+from growth_pipeline.lib.models import registry
 from growth_pipeline.lib.models.candidates import describe_family
 from growth_pipeline.lib.models.labels import label_specs
+from growth_pipeline.lib.models.mlflow_store import registered_model_name
 from growth_pipeline.pipeline_shape import MODEL_NAMES
 
 TITLES = {"churn": "Churn risk", "conversion": "Conversion", "goal": "Goal", "ltv": "Predicted lifetime value"}
@@ -76,9 +77,9 @@ class ReportContent:
 def _model_summary(uri: str, customer_id: str, name: str, content: ReportContent) -> ModelSummary | None:
     from mlflow import MlflowClient
 
-    registered = tracking.registered_model_name(customer_id, name)
+    registered = registered_model_name(customer_id, name)
     client = MlflowClient(tracking_uri=uri, registry_uri=uri)
-    mv = tracking._alias_version(client, registered, tracking.CHAMPION)
+    mv = registry.alias_version(client, registered, registry.CHAMPION)
     if mv is None:
         return None
     run = client.get_run(mv.run_id)
@@ -155,7 +156,7 @@ def collect(con: duckdb.DuckDBPyConnection, customer, tracking_uri: str) -> Repo
     for name in label_specs(customer):
         summary = _model_summary(tracking_uri, customer.id, name, content)
         if summary is None:
-            content.missing_models[name] = tracking.why_no_champion(tracking_uri, customer.id, name)
+            content.missing_models[name] = registry.why_no_champion(tracking_uri, customer.id, name)
         else:
             content.models.append(summary)
     if _has_table(con, "marts", "user_scores"):

@@ -60,7 +60,7 @@ SCORE_SCHEMA = {
 
 
 class ScoringModel(Protocol):
-    """What scoring needs of a model (``tracking.LoadedModel`` is one)."""
+    """What scoring needs of a model (``registry.LoadedModel`` is one)."""
 
     registered_name: str
     version: str
