@@ -24,8 +24,8 @@ def model_rows(customer: Customer, paths: Paths) -> list[ModelRow]:
     from mlflow.exceptions import MlflowException
 
     from growth_pipeline.lib.models import registry
-    from growth_pipeline.lib.models.mlflow_store import registered_model_name, tracking_uri
     from growth_pipeline.lib.models.labels import label_specs
+    from growth_pipeline.lib.models.mlflow_store import registered_model_name, tracking_uri
     from growth_pipeline.lib.models.model_report import interval_text
 
     uri = tracking_uri(paths)
