@@ -6,20 +6,10 @@ import sys
 import textwrap
 
 import dagster as dg
-from dagster._core.remote_origin import InProcessCodeLocationOrigin, RemoteJobOrigin, RemoteRepositoryOrigin
-from dagster._core.test_utils import create_run_for_test
-from dagster._core.types.loadable_target_origin import LoadableTargetOrigin
-from dagster._daemon.run_coordinator.queued_run_coordinator_daemon import QueuedRunCoordinatorDaemon
 
 from growth_pipeline.config import REPO_ROOT
 from growth_pipeline.lib.warehouse.connection import open_warehouse
-
-
-def _dequeued(instance) -> set[str]:
-    """Ask the real queued-run daemon logic which queued runs it would launch now."""
-    daemon = QueuedRunCoordinatorDaemon(interval_seconds=1)
-    runs = daemon._get_runs_to_dequeue(instance, instance.get_concurrency_config(), fixed_iteration_time=None)
-    return {r.run_id for r in runs}
+from growth_pipeline_tests.dagster_queue import add_run, dequeued
 
 
 def test_repository_dagster_yaml_queues_runs_per_customer(tmp_path):
@@ -30,20 +20,8 @@ def test_repository_dagster_yaml_queues_runs_per_customer(tmp_path):
     try:
         assert type(instance.run_coordinator).__name__ == "QueuedRunCoordinator"
 
-        origin = RemoteJobOrigin(
-            repository_origin=RemoteRepositoryOrigin(
-                code_location_origin=InProcessCodeLocationOrigin(
-                    LoadableTargetOrigin(module_name="growth_pipeline.definitions"), location_name="growth_pipeline"
-                ),
-                repository_name="__repository__",
-            ),
-            job_name="__ASSET_JOB",
-        )
-
         def run(status, **tags):
-            return create_run_for_test(
-                instance, job_name="__ASSET_JOB", status=status, tags=tags, remote_job_origin=origin
-            ).run_id
+            return add_run(instance, status, **tags)
 
         # powerplay is already running a day partition
         run(
@@ -64,7 +42,7 @@ def test_repository_dagster_yaml_queues_runs_per_customer(tmp_path):
             **{"dagster/partition/customer": "foodie", "dagster/partition": "foodie|2026-05-02"},
         )
         acme = run(dg.DagsterRunStatus.QUEUED, **{"dagster/partition": "acme"})
-        launched = _dequeued(instance)
+        launched = dequeued(instance)
         assert pp_day not in launched  # same customer: waits for the running one
         assert foodie_day in launched and acme in launched  # other customers go ahead in parallel
         assert foodie_day2 not in launched  # ...but only one run per customer at a time

@@ -6,7 +6,6 @@ from datetime import date, timedelta
 import dagster as dg
 import mlflow
 import pytest
-from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 from mlflow import MlflowClient
 
 from growth_pipeline.config import REPO_ROOT, Paths, customer_like, customers_yaml, load_customers
@@ -14,7 +13,12 @@ from growth_pipeline.definitions import defs
 from growth_pipeline.lib.demo.generator import generate_demo
 from growth_pipeline.lib.demo.spec import DemoSpec
 from growth_pipeline.lib.models.mlflow_store import tracking_uri
-from growth_pipeline.pipeline_shape import LOAD_STAGES, MODEL_ASSET_NAMES
+from growth_pipeline.pipeline_shape import (
+    LOAD_STAGES,
+    MODEL_ASSET_NAMES,
+    PARTITION_RANGE_END_TAG,
+    PARTITION_RANGE_START_TAG,
+)
 
 START = date(2026, 1, 1)
 DAYS = 110
@@ -45,8 +49,8 @@ def pipeline(tmp_path_factory):
                     if stage[0] == "identities"
                     else {
                         "tags": {
-                            ASSET_PARTITION_RANGE_START_TAG: f"{customer}|{START}",
-                            ASSET_PARTITION_RANGE_END_TAG: f"{customer}|{end}",
+                            PARTITION_RANGE_START_TAG: f"{customer}|{START}",
+                            PARTITION_RANGE_END_TAG: f"{customer}|{end}",
                         }
                     }
                 )

@@ -33,9 +33,6 @@ import dagster as dg
 import numpy as np
 import pytest
 import yaml
-from dagster._core.remote_origin import InProcessCodeLocationOrigin, RemoteJobOrigin, RemoteRepositoryOrigin
-from dagster._core.test_utils import create_run_for_test
-from dagster._core.types.loadable_target_origin import LoadableTargetOrigin
 from mlflow import MlflowClient
 
 from growth_pipeline import cli
@@ -45,7 +42,7 @@ from growth_pipeline.lib.demo.generator import generate_demo
 from growth_pipeline.lib.demo.spec import DemoSpec
 from growth_pipeline.lib.models import mlflow_store, model_artifacts, registry, run_logging
 from growth_pipeline.lib.models.promotion import decide
-from growth_pipeline_tests.test_concurrency import _dequeued
+from growth_pipeline_tests.dagster_queue import add_run, dequeued
 from growth_pipeline_tests.test_tracking import clf_tm, data  # noqa: F401  (module fixtures: a small real model)
 
 PG_DEPLOY_YAML = REPO_ROOT / "deploy" / "postgres" / "dagster.yaml"
@@ -275,20 +272,9 @@ def test_dagster_instance_in_postgres_runs_assets_and_queues_per_customer(pg, pg
         limits = {lim["key"]: lim for lim in coordinator.get_run_queue_config().tag_concurrency_limits}
         assert set(limits) == {"dagster/partition/customer", "dagster/partition", "growth/customer"}
         assert all(lim["limit"] == 1 and lim["value"] == {"applyLimitPerUniqueValue": True} for lim in limits.values())
-        origin = RemoteJobOrigin(
-            repository_origin=RemoteRepositoryOrigin(
-                code_location_origin=InProcessCodeLocationOrigin(
-                    LoadableTargetOrigin(module_name="growth_pipeline.definitions"), location_name="growth_pipeline"
-                ),
-                repository_name="__repository__",
-            ),
-            job_name="__ASSET_JOB",
-        )
 
         def queued(status, **tags):
-            return create_run_for_test(
-                again, job_name="__ASSET_JOB", status=status, tags=tags, remote_job_origin=origin
-            ).run_id
+            return add_run(again, status, **tags)
 
         queued(
             dg.DagsterRunStatus.STARTED, **{"dagster/partition/customer": "pp", "dagster/partition": "pp|2026-01-01"}
@@ -299,7 +285,7 @@ def test_dagster_instance_in_postgres_runs_assets_and_queues_per_customer(pg, pg
         # two runs of qq as the CLI starts them (a day range, then the customer-wide assets)
         qq_day = queued(dg.DagsterRunStatus.QUEUED, **{"growth/customer": "qq", "dagster/partition/customer": "qq"})
         qq_wide = queued(dg.DagsterRunStatus.QUEUED, **{"growth/customer": "qq", "dagster/partition": "qq"})
-        launched = _dequeued(again)
+        launched = dequeued(again)
         assert pp_next not in launched  # pp is running: its next run waits
         assert launched == {qq_day} or launched == {qq_wide}  # qq goes ahead, one run at a time
     finally:
