@@ -45,6 +45,8 @@ from growth_pipeline.lib.models.promotion import decide
 from growth_pipeline_tests.dagster_queue import add_run, dequeued
 from growth_pipeline_tests.test_tracking import clf_tm, data  # noqa: F401  (module fixtures: a small real model)
 
+pytestmark = pytest.mark.postgres
+
 PG_DEPLOY_YAML = REPO_ROOT / "deploy" / "postgres" / "dagster.yaml"
 ROLE = "growth"
 START = date(2026, 1, 1)
