@@ -23,6 +23,10 @@ class WarehouseBusy(RuntimeError):
     pass
 
 
+class MissingInput(RuntimeError):
+    """A table a step reads is not built yet: the message names the asset to materialize first."""
+
+
 def lock_path(db_path: Path) -> Path:
     return db_path.with_name(db_path.name + ".lock")
 
