@@ -22,12 +22,10 @@ from pathlib import Path
 from growth_pipeline.config import REPO_ROOT, Paths, customer_like, load_customers
 from growth_pipeline.lib.demo.generator import generate_demo
 from growth_pipeline.lib.demo.spec import DemoSpec
-from growth_pipeline.lib.features.activity import build_user_daily, rekey_user_daily
+from growth_pipeline.lib.features.steps import build_customer_daily
 from growth_pipeline.lib.features.user_features import build_features, read_customer_activity
-from growth_pipeline.lib.identities.event_catalog import build_event_catalog
-from growth_pipeline.lib.identities.stitching import build_identities
-from growth_pipeline.lib.ingest.raw_events import load_day
-from growth_pipeline.lib.ingest.sources import day_files
+from growth_pipeline.lib.identities.steps import catalog_events, resolve_identities
+from growth_pipeline.lib.ingest.steps import load_customer_days
 from growth_pipeline.lib.models.labels import label_specs
 from growth_pipeline.lib.models.training import NotEnoughData, train_model
 from growth_pipeline.lib.warehouse.connection import open_warehouse
@@ -86,18 +84,12 @@ def main() -> None:
     print(f"  {s.events:,} events, {s.duplicates:,} duplicates")
     with open_warehouse(paths.warehouse("bench"), threads=args.threads) as con:
         with step(f"raw_events ({args.days} days)"):
-            for d in days:
-                root, files = day_files(customer, d, paths)
-                load_day(
-                    con, day=d, files=files, root=root, timezone_name=customer.timezone, timestamps=customer.timestamps
-                )
+            load_customer_days(con, customer, days, paths)
         with step("identities + event_catalog"):
-            build_identities(con)
-            rekey_user_daily(con)
-            build_event_catalog(con)
+            resolve_identities(con)
+            catalog_events(con)
         with step(f"user_daily ({args.days} days)"):
-            for d in days:
-                build_user_daily(con, customer, d)
+            build_customer_daily(con, customer, days)
         with step("read activity (features input)"):
             act = read_customer_activity(con, customer)
     with step("features for one as-of date"):

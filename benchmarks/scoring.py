@@ -32,7 +32,6 @@ from growth_pipeline.lib.models.labels import label_specs, population  # noqa: E
 from growth_pipeline.lib.models.training import train_model  # noqa: E402
 from growth_pipeline.lib.scoring import scores as scoring  # noqa: E402
 from growth_pipeline.lib.warehouse.connection import open_warehouse  # noqa: E402
-from growth_pipeline.lib.warehouse.sql import run_sql, transaction  # noqa: E402
 
 
 class Champion:
@@ -107,11 +106,8 @@ def main() -> None:
             with step("  revenue at risk (combine)"):
                 scores = scoring.combine(per_model)
             with step("  write marts.user_scores (DuckDB)"):
-                with open_warehouse(paths.warehouse("bench")) as con, transaction(con):
-                    run_sql(con, "scores_schema")
-                    con.register("frame", scores.to_arrow())
-                    run_sql(con, "user_scores_replace", day=day)
-                    con.unregister("frame")
+                with open_warehouse(paths.warehouse("bench")) as con:
+                    scoring.store_scores(con, scores, day)
             with step("  export Parquet + CSV (atomic)"):
                 scoring.export_scores(scores, paths.exports("bench"), day)
         print(f"\n{scores.height:,} score rows for {frame.height:,} users and 2 models")

@@ -165,14 +165,14 @@ def test_customer_level_assets_read_every_day_of_their_customer(growth_env, inst
     paths, root = growth_env
     acme_day(root, D1, [event("App Open", "$device:d1", epoch(2024, 3, 1), "1", __device_id="d1")])
     acme_day(root, D2, [event("Sign Up", "ann", epoch(2024, 3, 2), "2", __device_id="d1", __user_id="ann")])
-    from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
+    from growth_pipeline.pipeline_shape import PARTITION_RANGE_END_TAG, PARTITION_RANGE_START_TAG
 
     ranged = dg.materialize(
         ASSETS,
         selection=["landed_exports", "raw_events"],
         instance=instance,
         resources=defs.resources,
-        tags={ASSET_PARTITION_RANGE_START_TAG: f"acme|{D1}", ASSET_PARTITION_RANGE_END_TAG: f"acme|{D2}"},
+        tags={PARTITION_RANGE_START_TAG: f"acme|{D1}", PARTITION_RANGE_END_TAG: f"acme|{D2}"},
     )
     assert ranged.success and meta(ranged, "raw_events")["days"] == 2
     # one run, two partitions materialized

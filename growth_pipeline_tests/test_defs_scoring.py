@@ -13,8 +13,6 @@ import duckdb
 import numpy as np
 import polars as pl
 import pytest
-from dagster._core.events import DagsterEventType
-from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 from mlflow import MlflowClient
 
 from growth_pipeline.config import REPO_ROOT, Paths, customer_like, customers_yaml, load_customers
@@ -24,7 +22,7 @@ from growth_pipeline.lib.demo.generator import generate_demo
 from growth_pipeline.lib.demo.spec import BehaviourChange, DemoSpec
 from growth_pipeline.lib.models.metrics import classifier_metrics
 from growth_pipeline.lib.models.mlflow_store import tracking_uri
-from growth_pipeline.pipeline_shape import LOAD_STAGES
+from growth_pipeline.pipeline_shape import LOAD_STAGES, PARTITION_RANGE_END_TAG, PARTITION_RANGE_START_TAG
 
 START = date(2026, 1, 1)
 DAYS = 130
@@ -41,8 +39,8 @@ def _load(instance, customer, first, last):
             if stage[0] == "identities"
             else {
                 "tags": {
-                    ASSET_PARTITION_RANGE_START_TAG: f"{customer}|{first}",
-                    ASSET_PARTITION_RANGE_END_TAG: f"{customer}|{last}",
+                    PARTITION_RANGE_START_TAG: f"{customer}|{first}",
+                    PARTITION_RANGE_END_TAG: f"{customer}|{last}",
                 }
             }
         )
@@ -283,7 +281,7 @@ def test_daily_stages_chain_from_ingest_to_outputs(world):
         result = job.execute_in_process(instance=instance, partition_key=request.partition_key, tags=request.tags)
         assert result.success, job_name
         seen.append(job_name)
-        success = instance.get_records_for_run(result.run_id, of_type=DagsterEventType.RUN_SUCCESS).records[0]
+        success = instance.get_records_for_run(result.run_id, of_type=dg.DagsterEventType.RUN_SUCCESS).records[0]
         ctx = dg.build_run_status_sensor_context(
             sensor_name="daily_pipeline_next_stage",
             dagster_instance=instance,
@@ -351,6 +349,7 @@ def _chromium():
     return webdriver.Chrome(service=Service(driver), options=opts)
 
 
+@pytest.mark.browser
 def test_analytics_and_customer_report_render_in_a_real_browser(world, tmp_path):
     """After scoring: the analytics assets and the report; the report opens in headless Chromium with every
     chart loaded and no console error, and shows the published scores and the models in service."""

@@ -1,5 +1,5 @@
-"""Builds a customer warehouse from demo exports through the same library calls the assets make (fast, no
-Dagster), for tests of features, labels and models."""
+"""Builds a customer warehouse from demo exports through the same steps the assets call (fast, no Dagster), for
+tests of features, labels and models."""
 
 from __future__ import annotations
 
@@ -8,23 +8,19 @@ from datetime import date, timedelta
 import duckdb
 
 from growth_pipeline.config import Customer, Paths
-from growth_pipeline.lib.features.activity import build_user_daily, rekey_user_daily
-from growth_pipeline.lib.identities.event_catalog import build_event_catalog
-from growth_pipeline.lib.identities.stitching import build_identities
-from growth_pipeline.lib.ingest.raw_events import load_day
-from growth_pipeline.lib.ingest.sources import day_files
+from growth_pipeline.lib.features.steps import build_customer_daily
+from growth_pipeline.lib.identities.steps import catalog_events, resolve_identities
+from growth_pipeline.lib.ingest.steps import load_customer_days
 
 
 def load_days(con: duckdb.DuckDBPyConnection, customer: Customer, paths: Paths, first: date, last: date) -> None:
+    """raw_events, identities, event_catalog and user_daily of the days ``first`` to ``last``, in the order a
+    backfill materializes them."""
     days = [first + timedelta(days=i) for i in range((last - first).days + 1)]
-    for d in days:
-        root, files = day_files(customer, d, paths)
-        load_day(con, day=d, files=files, root=root, timezone_name=customer.timezone, timestamps=customer.timestamps)
-    build_identities(con)
-    rekey_user_daily(con)
-    build_event_catalog(con)
-    for d in days:
-        build_user_daily(con, customer, d)
+    load_customer_days(con, customer, days, paths)
+    resolve_identities(con)
+    catalog_events(con)
+    build_customer_daily(con, customer, days)
 
 
 def demo_activity(root, customer_id: str, n_users: int, start: date, days: int, seed: int):

@@ -1,7 +1,6 @@
 """Features: daily activity per canonical user, and the point-in-time feature frame the models start from."""
 
 import dagster as dg
-import polars as pl
 
 from growth_pipeline.defs.partitions import (
     ALL_DAYS_OF_CUSTOMER,
@@ -12,9 +11,7 @@ from growth_pipeline.defs.partitions import (
     group_by_customer,
 )
 from growth_pipeline.defs.resources import GrowthResource
-from growth_pipeline.lib.features.activity import build_user_daily
-from growth_pipeline.lib.features.user_features import build_features, feature_columns, read_customer_activity
-from growth_pipeline.lib.warehouse.sql import run_sql
+from growth_pipeline.lib.features.steps import build_daily_activity, build_user_features
 
 GROUP = "features"
 
@@ -31,29 +28,18 @@ def user_daily(context: dg.AssetExecutionContext, growth: GrowthResource) -> dg.
     purchases, goal and churn events, sign-ups, and the first-seen facts observed that day (acquisition
     channel from the customer's property chain, platform, country, city); per event counts in
     ``core.user_daily_events``. Built by sql/user_daily_replace.sql; a day is replaced in one transaction."""
-    registry = growth.registry()
-    rows = []
-    for customer_id, days in group_by_customer(customer_days(context)).items():
-        customer = registry.get(customer_id)
-        with growth.warehouse(customer_id) as con:
-            for day in days:
-                a = build_user_daily(con, customer, day)
-                rows.append((customer_id, a))
-    users = sum(a.users for _, a in rows)
+    built = build_daily_activity(growth.warehouses, growth.registry(), group_by_customer(customer_days(context)))
     meta = {
-        "days": len(rows),
-        "user_days": users,
-        "dagster/row_count": users,
-        "events": sum(a.events for _, a in rows),
-        "sessions": sum(a.sessions for _, a in rows),
-        "revenue": round(sum(a.revenue for _, a in rows), 2),
-        "signups": sum(a.signups for _, a in rows),
+        "days": len(built.days),
+        "user_days": built.total("users"),
+        "dagster/row_count": built.total("users"),
+        "events": built.total("events"),
+        "sessions": built.total("sessions"),
+        "revenue": round(built.total("revenue"), 2),
+        "signups": built.total("signups"),
     }
-    if len(rows) > 1:
-        meta["per_day"] = dg.MetadataValue.md(
-            "| customer | day | users | events | revenue |\n|---|---|---:|---:|---:|\n"
-            + "\n".join(f"| {c} | {a.day} | {a.users:,} | {a.events:,} | {a.revenue:,.2f} |" for c, a in rows)
-        )
+    if len(built.days) > 1:
+        meta["per_day"] = dg.MetadataValue.md(built.per_day_markdown())
     return dg.MaterializeResult(metadata=meta)
 
 
@@ -70,29 +56,17 @@ def user_features(context: dg.AssetExecutionContext, growth: GrowthResource) -> 
     since sign-up and activity per day of tenure; the mix of the top events; channel, platform, country, city;
     the customer's own properties that the event catalogue shows filled; the favourite category (when the
     customer names a category property). The models build the same frame for each of their as-of dates."""
-    customer = growth.customer(context.partition_key)
-    with growth.warehouse(customer.id, read_only=True) as con:
-        act = read_customer_activity(con, customer)
-    frame = build_features(act, act.last_day)
-    feats, cats = feature_columns(frame)
-    with growth.warehouse(customer.id) as con:
-        con.register("frame", frame.to_arrow())
-        run_sql(con, "user_features_replace")
-        con.unregister("frame")
-    nulls = frame.select([pl.col(c).null_count() / max(frame.height, 1) for c in feats]).row(0)
-    table = "\n".join(
-        f"| {f} | {'categorical' if f in cats else 'numeric'} | {n:.0%} |" for f, n in zip(feats, nulls, strict=False)
-    )
+    built = build_user_features(growth.warehouses, growth.customer(context.partition_key))
     return dg.MaterializeResult(
         metadata={
-            "as_of": str(act.last_day),
-            "users": frame.height,
-            "dagster/row_count": frame.height,
-            "identified_users": int(frame["identified"].sum()),
-            "features": len(feats),
-            "categorical_features": ", ".join(cats),
-            "top_events": ", ".join(act.top_events),
-            "customer_properties": ", ".join(act.custom_props) or "(none filled)",
-            "feature_table": dg.MetadataValue.md("| feature | type | null share |\n|---|---|---:|\n" + table),
+            "as_of": str(built.as_of),
+            "users": built.users,
+            "dagster/row_count": built.users,
+            "identified_users": built.identified_users,
+            "features": len(built.features),
+            "categorical_features": ", ".join(built.categorical),
+            "top_events": ", ".join(built.top_events),
+            "customer_properties": ", ".join(built.customer_properties) or "(none filled)",
+            "feature_table": dg.MetadataValue.md(built.feature_table()),
         }
     )

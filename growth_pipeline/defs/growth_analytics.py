@@ -1,16 +1,15 @@
 """Growth analytics per customer as of its latest day (marts tables and charts), and the customer report."""
 
 import dagster as dg
-import polars as pl
 
 from growth_pipeline.defs.features import user_daily
 from growth_pipeline.defs.models import MODEL_ASSETS
 from growth_pipeline.defs.partitions import ALL_DAYS_OF_CUSTOMER, customer_partitions, png_markdown
 from growth_pipeline.defs.resources import GrowthResource, MlflowResource
 from growth_pipeline.defs.scoring import user_scores
-from growth_pipeline.lib.analytics import marts as ga
-from growth_pipeline.lib.analytics import report
-from growth_pipeline.lib.warehouse.sql import transaction
+from growth_pipeline.lib.analytics.marts import ANALYSES
+from growth_pipeline.lib.analytics.steps import build_analysis, publish_report, table_markdown
+from growth_pipeline.lib.warehouse.connection import MissingInput
 
 GROUP = "analytics"
 DESCRIPTIONS = {
@@ -29,25 +28,6 @@ DESCRIPTIONS = {
 }
 
 
-def _table_md(frame: pl.DataFrame, n: int = 12) -> str:
-    if frame.is_empty():
-        return "(empty)"
-    head = frame.head(n)
-    cols = [c for c in head.columns if c != "as_of"]
-
-    def fmt(v):
-        return f"{v:,.3f}" if isinstance(v, float) else str(v)
-
-    return (
-        "| "
-        + " | ".join(cols)
-        + " |\n|"
-        + "---|" * len(cols)
-        + "\n"
-        + "\n".join("| " + " | ".join(fmt(r[c]) for c in cols) + " |" for r in head.iter_rows(named=True))
-    )
-
-
 def _analysis_asset(name: str) -> dg.AssetsDefinition:
     @dg.asset(
         name=name,
@@ -59,16 +39,13 @@ def _analysis_asset(name: str) -> dg.AssetsDefinition:
         "replaced on every run.",
     )
     def _asset(context: dg.AssetExecutionContext, growth: GrowthResource) -> dg.MaterializeResult:
-        customer = growth.customer(context.partition_key)
-        with growth.warehouse(customer.id) as con:
-            as_of = ga.latest_day(con)
-            if as_of is None:
-                raise dg.Failure(f"{customer.id}: core.user_daily is empty: load days first")
-            with transaction(con):
-                result = ga.run_analysis(con, customer, name, as_of)
-        meta = {"as_of": str(as_of), "dagster/row_count": sum(t.height for t in result.tables.values())}
+        try:
+            result = build_analysis(growth.warehouses, growth.customer(context.partition_key), name)
+        except MissingInput as exc:
+            raise dg.Failure(str(exc)) from None
+        meta = {"as_of": str(result.as_of), "dagster/row_count": sum(t.height for t in result.tables.values())}
         for table, frame in result.tables.items():
-            meta[f"marts.{table}"] = dg.MetadataValue.md(_table_md(frame))
+            meta[f"marts.{table}"] = dg.MetadataValue.md(table_markdown(frame))
         for fname, png in result.charts.items():
             meta[fname.removesuffix(".png")] = png_markdown(png, fname)
         if result.notes:
@@ -78,7 +55,7 @@ def _analysis_asset(name: str) -> dg.AssetsDefinition:
     return _asset
 
 
-ANALYSIS_ASSETS = [_analysis_asset(n) for n in ga.ANALYSES]
+ANALYSIS_ASSETS = [_analysis_asset(n) for n in ANALYSES]
 
 
 @dg.asset(
@@ -92,13 +69,11 @@ def customer_report(context: dg.AssetExecutionContext, growth: GrowthResource, m
     it): each champion model's quality (AUC, lift, calibration, in plain words), top drivers, the latest published
     scores (distribution, bands, revenue at risk), channel analytics, LTV per channel and cohorts, with the date
     of the data and of each model. Regenerated after scoring; written atomically."""
-    customer = growth.customer(context.partition_key)
-    with growth.warehouse(customer.id, read_only=True) as con:
-        content = report.collect(con, customer, mlflow.uri(growth.paths))
-    path = report.write(content, growth.paths.reports(customer.id))
+    published = publish_report(growth.warehouses, growth.customer(context.partition_key), mlflow.uri(growth.paths))
+    content = published.content
     return dg.MaterializeResult(
         metadata={
-            "report": dg.MetadataValue.path(str(path)),
+            "report": dg.MetadataValue.path(str(published.path)),
             "data_as_of": str(content.as_of),
             "scores_day": str(content.scores_day) if content.scores_day else "no scores yet",
             "models": ", ".join(f"{m.name} v{m.version}" for m in content.models) or "no champion yet",

@@ -6,7 +6,6 @@ over the days in order; the metadata then sums the range and lists each day.
 
 import dagster as dg
 
-from growth_pipeline.config import MixpanelApiSource
 from growth_pipeline.defs.partitions import (
     BACKFILL_IN_ONE_RUN,
     customer_day_partitions,
@@ -15,8 +14,7 @@ from growth_pipeline.defs.partitions import (
 )
 from growth_pipeline.defs.resources import GrowthResource, MixpanelExportResource
 from growth_pipeline.lib.ingest import raw_checks
-from growth_pipeline.lib.ingest.raw_events import load_day
-from growth_pipeline.lib.ingest.sources import day_files
+from growth_pipeline.lib.ingest.steps import land_exports, load_raw_events
 
 GROUP = "ingestion"
 
@@ -69,27 +67,18 @@ def landed_exports(
     backoff, rate limits respected) into ``GROWTH_HOME/landing/<customer>/``. For folder and object-storage
     sources it finds the day's files and records what is there.
     """
-    rows, n_files, n_bytes = [], 0, 0
-    registry = growth.registry()
-    for customer_id, day in customer_days(context):
-        customer = registry.get(customer_id)
-        download = {}
-        if isinstance(customer.source, MixpanelApiSource):
-            download = mixpanel.download_day(customer, day, growth.paths, context.log)
-        root, files = day_files(customer, day, growth.paths)
-        size = sum(f.stat().st_size for f in files)
-        n_files, n_bytes = n_files + len(files), n_bytes + size
-        names = ", ".join(f"`{f.relative_to(root)}`" for f in files) or "(none)"
-        extra = f" (downloaded in {download['attempts']} attempt(s))" if download else ""
-        rows.append(f"| {customer_id} | {day} | {len(files)} | {size:,} | {names}{extra} |")
+    landed = land_exports(
+        growth.registry(),
+        customer_days(context),
+        growth.paths,
+        download=lambda customer, day: mixpanel.download_day(customer, day, growth.paths, context.log),
+    )
     return dg.MaterializeResult(
         metadata={
-            "files": n_files,
-            "bytes": n_bytes,
-            "days": len(rows),
-            "landed": dg.MetadataValue.md(
-                "| customer | day | files | bytes | names |\n|---|---|---:|---:|---|\n" + "\n".join(rows)
-            ),
+            "files": landed.files,
+            "bytes": landed.bytes,
+            "days": len(landed.days),
+            "landed": dg.MetadataValue.md(landed.markdown()),
         }
     )
 
@@ -112,38 +101,10 @@ def raw_events(context: dg.AssetExecutionContext, growth: GrowthResource) -> dg.
     same file still load; a file that breaks off (truncated or corrupt gzip) loads what precedes the break and
     marks the day incomplete. Re-materializing replaces exactly this day, in one transaction.
     """
-    loads, outcomes, first_rejects = [], {}, []
-    registry = growth.registry()
-    for customer_id, days in group_by_customer(customer_days(context)).items():
-        customer = registry.get(customer_id)
-        # one connection per customer for the whole range: opening a DuckDB file costs ~50 ms
-        with growth.warehouse(customer_id) as con:
-            for day in days:
-                root, files = day_files(customer, day, growth.paths)
-                load = load_day(
-                    con,
-                    day=day,
-                    files=files,
-                    root=root,
-                    timezone_name=customer.timezone,
-                    timestamps=customer.timestamps,
-                )
-                for check in raw_checks.day_checks(con, day, load, customer.ingest):
-                    outcomes.setdefault(check.name, []).append((customer_id, day, check))
-                first_rejects += [
-                    (customer_id, day, *r)
-                    for r in con.execute(
-                        "SELECT source_file, line_number, reason FROM raw.rejected_events WHERE event_date = ? "
-                        "ORDER BY source_file, line_number LIMIT 5",
-                        [day],
-                    ).fetchall()
-                ]
-                context.log.info(
-                    f"{customer_id} {day}: loaded {load.loaded}, duplicates {load.duplicates}, "
-                    f"rejected {load.rejected} of {load.lines} lines"
-                )
-                loads.append((customer_id, load))
-    metadata = raw_checks.load_metadata(loads, first_rejects, {c: str(growth.paths.warehouse(c)) for c, _ in loads})
+    run = load_raw_events(
+        growth.warehouses, growth.registry(), group_by_customer(customer_days(context)), log=context.log.info
+    )
+    metadata = run.metadata()
     for key in ("first_rejects", "per_day"):
         if key in metadata:
             metadata[key] = dg.MetadataValue.md(metadata[key])
@@ -156,6 +117,6 @@ def raw_events(context: dg.AssetExecutionContext, growth: GrowthResource) -> dg.
                 severity=dg.AssetCheckSeverity.ERROR,
                 metadata=raw_checks.check_metadata(results),
             )
-            for name, results in outcomes.items()
+            for name, results in run.checks.items()
         ],
     )

@@ -10,7 +10,7 @@ import duckdb
 
 from growth_pipeline.config import Customer, CustomerRegistry, MixpanelApiSource, Paths, load_customers
 from growth_pipeline.lib.models.mlflow_store import artifact_root, is_local_store, tracking_uri
-from growth_pipeline.lib.warehouse.connection import open_warehouse
+from growth_pipeline.lib.warehouse.connection import Warehouses
 
 
 class GrowthResource(dg.ConfigurableResource):
@@ -39,10 +39,15 @@ class GrowthResource(dg.ConfigurableResource):
     def customer(self, customer_id: str) -> Customer:
         return self.registry().get(customer_id)
 
+    @property
+    def warehouses(self) -> Warehouses:
+        """Every customer's DuckDB file (what the steps in lib/ are handed)."""
+        return Warehouses(self.paths, self.duckdb_threads)
+
     @contextmanager
     def warehouse(self, customer_id: str, *, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
         """The customer's own DuckDB file; other processes queue behind this one."""
-        with open_warehouse(self.paths.warehouse(customer_id), read_only=read_only, threads=self.duckdb_threads) as con:
+        with self.warehouses.open(customer_id, read_only=read_only) as con:
             yield con
 
 

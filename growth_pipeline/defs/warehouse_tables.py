@@ -4,9 +4,7 @@ import dagster as dg
 
 from growth_pipeline.defs.partitions import ALL_DAYS_OF_CUSTOMER, customer_partitions
 from growth_pipeline.defs.resources import GrowthResource
-from growth_pipeline.lib.features.activity import rekey_user_daily
-from growth_pipeline.lib.identities.event_catalog import build_event_catalog
-from growth_pipeline.lib.identities.stitching import build_identities
+from growth_pipeline.lib.identities.steps import catalog_events, resolve_identities
 
 GROUP = "ingestion"
 RAW_EVENTS_ALL_DAYS = dg.AssetDep("raw_events", partition_mapping=ALL_DAYS_OF_CUSTOMER)
@@ -20,19 +18,17 @@ def identities(context: dg.AssetExecutionContext, growth: GrowthResource) -> dg.
     $create_alias, $merge), so one person's events before and after sign-up count as one user downstream.
     Earlier days of ``core.user_daily`` are moved onto the merged users, so they read as if built today.
     """
-    customer_id = context.partition_key
-    with growth.warehouse(customer_id) as con:
-        stats = build_identities(con)
-        moved = rekey_user_daily(con)
+    with growth.warehouse(context.partition_key) as con:
+        built = resolve_identities(con)
     return dg.MaterializeResult(
         metadata={
-            "ids": stats["ids"],
-            "users": stats["users"],
-            "identified_users": stats["identified_users"],
-            "ids_merged_into_another": stats["ids_merged"],
-            "resolved_by": dg.MetadataValue.json(stats["resolved_by"]),
-            "user_daily_ids_moved": moved,
-            "dagster/row_count": stats["ids"],
+            "ids": built.ids,
+            "users": built.users,
+            "identified_users": built.identified_users,
+            "ids_merged_into_another": built.ids_merged,
+            "resolved_by": dg.MetadataValue.json(built.resolved_by),
+            "user_daily_ids_moved": built.user_daily_ids_moved,
+            "dagster/row_count": built.ids,
         }
     )
 
@@ -41,15 +37,14 @@ def identities(context: dg.AssetExecutionContext, growth: GrowthResource) -> dg.
 def event_catalog(context: dg.AssetExecutionContext, growth: GrowthResource) -> dg.MaterializeResult:
     """Each event name of the customer with counts, first and last seen, and its properties with observed
     types and fill rates (``core.event_catalog``, ``core.event_properties``): where modelling starts."""
-    customer_id = context.partition_key
-    with growth.warehouse(customer_id) as con:
-        summary = build_event_catalog(con)
+    with growth.warehouse(context.partition_key) as con:
+        catalog = catalog_events(con)
     return dg.MaterializeResult(
         metadata={
-            "event_names": summary["event_names"],
-            "properties": summary["properties"],
-            "events": summary["events"],
-            "dagster/row_count": summary["event_names"],
-            "catalog": dg.MetadataValue.md(summary["markdown"]),
+            "event_names": catalog.event_names,
+            "properties": catalog.properties,
+            "events": catalog.events,
+            "dagster/row_count": catalog.event_names,
+            "catalog": dg.MetadataValue.md(catalog.markdown),
         }
     )

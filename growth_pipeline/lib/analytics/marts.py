@@ -13,7 +13,7 @@ import numpy as np
 import polars as pl
 
 from growth_pipeline.lib.analytics import charts
-from growth_pipeline.lib.warehouse.sql import run_sql, set_variables
+from growth_pipeline.lib.warehouse.sql import fetch, fetch_one, read_frame, run_sql, set_variables, table_exists
 
 TABLES = {
     "channels": ["channels", "channel_actions", "category_purchases"],
@@ -36,7 +36,7 @@ class Analysis:
 
 
 def latest_day(con: duckdb.DuckDBPyConnection) -> date | None:
-    return con.execute("SELECT max(day) FROM core.user_daily").fetchall()[0][0]
+    return fetch_one(con, "user_daily_latest_day")[0]
 
 
 def prepare(con: duckdb.DuckDBPyConnection, customer, as_of: date) -> None:
@@ -44,8 +44,10 @@ def prepare(con: duckdb.DuckDBPyConnection, customer, as_of: date) -> None:
     run_sql(con, "analytics_users", as_of=as_of, channel_default=customer.events.channel_default)
 
 
-def _read(con: duckdb.DuckDBPyConnection, table: str, as_of: date, order: str) -> pl.DataFrame:
-    return pl.DataFrame(con.sql(f"SELECT * FROM marts.{table} WHERE as_of = ? ORDER BY {order}", params=[as_of]))
+def _read(con: duckdb.DuckDBPyConnection, table: str, as_of: date) -> pl.DataFrame:
+    columns, descending = zip(*ORDER[table], strict=True)
+    frame = read_frame(con, "marts_read", qualified_name=f"marts.{table}", as_of=as_of)
+    return frame.sort(list(columns), descending=list(descending), nulls_last=True)
 
 
 def campaigns(con: duckdb.DuckDBPyConnection, customer) -> tuple[list[str], list[str]]:
@@ -54,12 +56,7 @@ def campaigns(con: duckdb.DuckDBPyConnection, customer) -> tuple[list[str], list
     a, b = customer.analytics.campaign_a, customer.analytics.campaign_b
     if a and b:
         return list(a), list(b)
-    ranked = [
-        r[0]
-        for r in con.execute(
-            "SELECT channel FROM analytics_users GROUP BY channel ORDER BY count(*) DESC, channel"
-        ).fetchall()
-    ]
+    ranked = [r[0] for r in fetch(con, "analytics_channels_ranked")]
     if len(ranked) < 2:
         return list(a or ranked[:1]), list(b or [])
     return list(a or [ranked[0]]), list(b or [c for c in ranked if c not in (a or [ranked[0]])][:1])
@@ -114,14 +111,15 @@ def campaign_lift(con, customer, as_of: date) -> Analysis:
     return out
 
 
+# how each table's rows are shown: (column, descending) in order of precedence, nulls last
 ORDER = {
-    "channels": "users DESC, channel",
-    "channel_actions": "channel, events DESC",
-    "category_purchases": "category, channel",
-    "top_users": "rank",
-    "channel_ltv": "ltv DESC NULLS LAST, channel",
-    "cohort_retention": "cohort_week, week_number",
-    "campaign_lift": "day_since_signup",
+    "channels": [("users", True), ("channel", False)],
+    "channel_actions": [("channel", False), ("events", True)],
+    "category_purchases": [("category", False), ("channel", False)],
+    "top_users": [("rank", False)],
+    "channel_ltv": [("ltv", True), ("channel", False)],
+    "cohort_retention": [("cohort_week", False), ("week_number", False)],
+    "campaign_lift": [("day_since_signup", False)],
 }
 
 
@@ -130,14 +128,11 @@ def read_tables(con, name: str, as_of: date | None = None) -> dict[str, pl.DataF
     are left out."""
     out = {}
     for table in TABLES[name]:
-        exists = con.execute(
-            "SELECT count(*) FROM duckdb_tables() WHERE schema_name = 'marts' AND table_name = ?", [table]
-        ).fetchall()[0][0]
-        if not exists:
+        if not table_exists(con, f"marts.{table}"):
             continue
-        day = as_of or con.execute(f"SELECT max(as_of) FROM marts.{table}").fetchall()[0][0]
+        day = as_of or fetch_one(con, "marts_latest_as_of", qualified_name=f"marts.{table}")[0]
         if day is not None:
-            out[table] = _read(con, table, day, ORDER[table])
+            out[table] = _read(con, table, day)
     return out
 
 

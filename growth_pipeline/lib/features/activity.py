@@ -9,7 +9,7 @@ import duckdb
 
 from growth_pipeline.config import Customer
 from growth_pipeline.lib.identities.stitching import ensure_identities_table
-from growth_pipeline.lib.warehouse.sql import run_sql, transaction
+from growth_pipeline.lib.warehouse.sql import fetch_one, run_sql, table_exists, transaction
 
 
 @dataclass(frozen=True)
@@ -51,25 +51,15 @@ def build_user_daily(con: duckdb.DuckDBPyConnection, customer: Customer, day: da
     ensure_identities_table(con)  # days load before the first identity build: then every id is its own user
     with transaction(con):
         run_sql(con, "user_daily_replace", day=day, **activity_variables(customer))
-    row = con.execute(
-        "SELECT count(*), coalesce(sum(events), 0), coalesce(sum(sessions), 0), coalesce(sum(revenue), 0), "
-        "coalesce(sum(purchases), 0), coalesce(sum(signups), 0) FROM core.user_daily WHERE day = ?",
-        [day],
-    ).fetchall()[0]
+    row = fetch_one(con, "user_daily_day_totals", day=day)
     return DayActivity(day, *row)
 
 
 def rekey_user_daily(con: duckdb.DuckDBPyConnection) -> int:
     """Move earlier days onto the canonical users of the latest identities; returns the ids moved."""
-    exists = con.execute(
-        "SELECT count(*) FROM duckdb_tables() WHERE schema_name = 'core' AND table_name = 'user_daily'"
-    ).fetchall()[0][0]
-    if not exists:
+    if not table_exists(con, "core.user_daily"):
         return 0
-    moved = con.execute(
-        "SELECT count(DISTINCT d.user_key) FROM core.user_daily d JOIN core.identities i "
-        "ON i.id = d.user_key WHERE i.id <> i.user_key"
-    ).fetchall()[0][0]
+    (moved,) = fetch_one(con, "user_daily_rekey_count")
     if moved:
         with transaction(con):
             run_sql(con, "user_daily_rekey")

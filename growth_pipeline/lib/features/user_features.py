@@ -16,6 +16,8 @@ from datetime import date, timedelta
 import duckdb
 import polars as pl
 
+from growth_pipeline.lib.warehouse.sql import fetch, read_frame
+
 WINDOWS = (1, 7, 28, 90)
 TREND_EVENTS = 6  # per-event trends for the most frequent events
 TOP_EVENTS = 10
@@ -66,7 +68,7 @@ class Activity:
 
 
 def select_top_events(con: duckdb.DuckDBPyConnection, k: int = TOP_EVENTS) -> list[str]:
-    rows = con.execute("SELECT event FROM core.event_catalog ORDER BY events DESC, event").fetchall()
+    rows = fetch(con, "features_catalog_events")
     return [r[0] for r in rows if r[0] not in IDENTITY_EVENTS and not r[0].startswith("$")][:k]
 
 
@@ -82,17 +84,7 @@ def select_custom_properties(
     ids, not the pipeline's own (channel, revenue), with a handful of distinct values when text, and stable per
     user (on average at most ``max_values_per_user`` values per distinct_id: a user's plan may change, a basket's
     item count changes with every order)."""
-    rows = con.execute("""
-        SELECT p.property,
-               sum(p.fill_rate * c.events) / (SELECT sum(events) FROM core.event_catalog) AS fill,
-               max(p.distinct_values) AS levels,
-               bool_or(list_contains(p.observed_types, 'VARCHAR')) AS is_text
-        FROM core.event_properties p JOIN core.event_catalog c USING (event)
-        WHERE p.property NOT LIKE '$%' AND p.property NOT LIKE 'mp\\_%' ESCAPE '\\'
-          AND p.property NOT LIKE 'utm\\_%' ESCAPE '\\' AND p.property NOT IN ('time', 'distinct_id', 'token')
-          AND lower(p.property) NOT LIKE '%\\_id' ESCAPE '\\' AND lower(p.property) <> 'id'
-        GROUP BY p.property
-        ORDER BY p.property""").fetchall()
+    rows = fetch(con, "features_property_candidates")
     props = [
         p
         for p, fill, levels, is_text in rows
@@ -102,18 +94,7 @@ def select_custom_properties(
         return props
     # a property of the user (company size, role) keeps its value from event to event; one of the event (the
     # items in a basket, a page's title) changes all the time, and its "latest value" would be a misleading feature
-    values_per_user = dict(
-        con.execute(
-            """
-        SELECT property, avg(n) FROM (
-            SELECT p.property, e.distinct_id, count(DISTINCT e.properties ->> ('$."' || p.property || '"')) AS n
-            FROM raw.events e CROSS JOIN (SELECT unnest(?::VARCHAR[]) AS property) p
-            WHERE e.properties ->> ('$."' || p.property || '"') IS NOT NULL
-            GROUP BY ALL)
-        GROUP BY property""",
-            [props],
-        ).fetchall()
-    )
+    values_per_user = dict(fetch(con, "features_property_values_per_user", properties=props))
     return [p for p in props if values_per_user.get(p, 0.0) <= max_values_per_user]
 
 
@@ -143,36 +124,17 @@ def read_activity(
     top = select_top_events(con)
     exclude = set(channel_properties) | {p for p in (revenue_property, category_property) if p}
     custom = select_custom_properties(con, exclude)
-    daily = pl.DataFrame(con.sql("SELECT * FROM core.user_daily WHERE day <= ? ORDER BY user_key, day", params=[until]))
+    daily = read_frame(con, "features_user_daily", until=until)
     events = (
-        pl.DataFrame(
-            con.sql(
-                "SELECT day, user_key, event, n FROM core.user_daily_events WHERE day <= ? AND list_contains(?, event)",
-                params=[until, top],
-            )
-        )
+        read_frame(con, "features_user_daily_events", until=until, top_events=top)
         if top
         else pl.DataFrame(schema={"day": pl.Date, "user_key": pl.Utf8, "event": pl.Utf8, "n": pl.Int32})
     )
     if custom:
-        props = pl.DataFrame(
-            con.sql(
-                """
-            SELECT coalesce(i.user_key, e.distinct_id) AS user_key, p.property,
-                   e.properties ->> ('$."' || p.property || '"') AS value, min(e.event_date) AS since
-            FROM raw.events e
-            CROSS JOIN (SELECT unnest(?::VARCHAR[]) AS property) p
-            LEFT JOIN core.identities i ON i.id = e.distinct_id
-            WHERE e.event_date <= ? AND e.properties ->> ('$."' || p.property || '"') IS NOT NULL
-            GROUP BY ALL""",
-                params=[custom, until],
-            )
-        )
+        props = read_frame(con, "features_user_properties", properties=custom, until=until)
     else:
         props = pl.DataFrame(schema={"user_key": pl.Utf8, "property": pl.Utf8, "value": pl.Utf8, "since": pl.Date})
-    identified = pl.DataFrame(
-        con.sql("SELECT user_key, bool_or(is_identified) AS identified FROM core.identities GROUP BY user_key")
-    )
+    identified = read_frame(con, "features_identified")
     labels = {}
     for e in top:
         labels[f"n_{slug(e)}_28d"] = event_label(e)
@@ -183,17 +145,7 @@ def read_activity(
     categories = None
     if category_property:
         # the user's favourite category (e.g. cuisine) is the one most of their events carry, not the last one
-        categories = pl.DataFrame(
-            con.sql(
-                """
-            SELECT coalesce(i.user_key, e.distinct_id) AS user_key, e.event_date AS day,
-                   e.properties ->> ('$."' || ? || '"') AS value, count(*)::INTEGER AS n
-            FROM raw.events e LEFT JOIN core.identities i ON i.id = e.distinct_id
-            WHERE e.event_date <= ? AND e.properties ->> ('$."' || ? || '"') IS NOT NULL
-            GROUP BY ALL""",
-                params=[category_property, until, category_property],
-            )
-        )
+        categories = read_frame(con, "features_categories", category_property=category_property, until=until)
         labels[f"top_{slug(category_property)}"] = f"favourite {category_property.replace('_', ' ')}"
     return Activity(
         daily, events, props, identified, top, custom, channel_default, labels, category_property, categories

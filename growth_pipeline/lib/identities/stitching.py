@@ -20,7 +20,7 @@ from datetime import datetime
 import duckdb
 import pyarrow as pa
 
-from growth_pipeline.lib.warehouse.sql import run_sql, sql_text, transaction
+from growth_pipeline.lib.warehouse.sql import fetch, fetch_one, run_sql, write_relations
 
 # One edge as produced by sql/identity_edges.sql.
 Edge = tuple[str, str, str | None, datetime, datetime, bool]
@@ -132,7 +132,7 @@ def ensure_identities_table(con: duckdb.DuckDBPyConnection) -> None:
 
 def build_identities(con: duckdb.DuckDBPyConnection) -> dict:
     """Rebuild core.identities from raw.events; returns counts for the Dagster UI."""
-    edges = con.execute(sql_text("identity_edges")).fetchall()
+    edges = fetch(con, "identity_edges")
     rows = resolve(edges)
     cols = list(zip(*rows, strict=False)) if rows else [[]] * 7
     resolved = pa.table(
@@ -146,16 +146,7 @@ def build_identities(con: duckdb.DuckDBPyConnection) -> dict:
             "last_seen": pa.array(cols[6], pa.timestamp("us")),
         }
     )
-    con.register("resolved", resolved)
-    try:
-        with transaction(con):
-            run_sql(con, "identities_schema")
-            run_sql(con, "identities_replace")
-    finally:
-        con.unregister("resolved")
-    stats = con.execute(
-        "SELECT count(*), count(DISTINCT user_key), count(DISTINCT user_key) FILTER (WHERE is_identified), "
-        "count(*) FILTER (WHERE id <> user_key) FROM core.identities"
-    ).fetchall()[0]
-    by = dict(con.execute("SELECT resolved_by, count(*) FROM core.identities GROUP BY 1 ORDER BY 1").fetchall())
+    write_relations(con, "identities_replace", {"resolved": resolved}, schema="identities_schema")
+    stats = fetch_one(con, "identities_summary")
+    by = dict(fetch(con, "identities_resolved_by"))
     return {"ids": stats[0], "users": stats[1], "identified_users": stats[2], "ids_merged": stats[3], "resolved_by": by}

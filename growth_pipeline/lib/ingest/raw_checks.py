@@ -9,7 +9,7 @@ import duckdb
 
 from growth_pipeline.config import IngestSettings
 from growth_pipeline.lib.ingest.raw_events import DayLoad
-from growth_pipeline.lib.warehouse.sql import set_variables, sql_text
+from growth_pipeline.lib.warehouse.sql import fetch_one
 
 
 @dataclass(frozen=True)
@@ -22,8 +22,7 @@ class CheckOutcome:
 def day_checks(
     con: duckdb.DuckDBPyConnection, day: date, load: DayLoad, settings: IngestSettings
 ) -> list[CheckOutcome]:
-    set_variables(con, day=day)
-    dup_keys, null_keys = con.execute(sql_text("raw_day_checks")).fetchall()[0]
+    dup_keys, null_keys = fetch_one(con, "raw_day_checks", day=day)
     share = load.rejected_share
     return [
         CheckOutcome("no_duplicate_keys", dup_keys == 0, {"duplicate_keys": dup_keys}),

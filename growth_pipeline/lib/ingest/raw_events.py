@@ -28,7 +28,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from growth_pipeline.lib.warehouse.sql import run_sql, set_variables, transaction
+from growth_pipeline.lib.warehouse.sql import fetch, fetch_one, registered, run_sql, set_variables, transaction
 
 TERMINATED_EARLY = "terminated early"
 # No event of any customer is older than this: Mixpanel was founded in 2009; earlier times are broken clocks
@@ -346,11 +346,9 @@ def _may_join(first: str, second: str) -> bool:
 def _duckdb_valid(con: duckdb.DuckDBPyConnection, texts: list[str]) -> list[bool]:
     if not texts:
         return []
-    con.register("candidate_texts", pa.table({"i": np.arange(len(texts)), "t": pa.array(texts, pa.string())}))
-    try:
-        valid = con.execute("SELECT json_valid(t) FROM candidate_texts ORDER BY i").fetchall()
-    finally:
-        con.unregister("candidate_texts")
+    candidates = pa.table({"i": np.arange(len(texts)), "t": pa.array(texts, pa.string())})
+    with registered(con, candidate_texts=candidates):
+        valid = fetch(con, "raw_json_valid")
     return [bool(v) for (v,) in valid]
 
 
@@ -359,12 +357,7 @@ def _repair_invalid(con: duckdb.DuckDBPyConnection) -> tuple[pa.Table, pa.Table,
 
     A line that starts with a byte-order mark loads without it; two consecutive lines that are one record
     split in two are joined (the record keeps the first line's number); every other line is rejected."""
-    invalid = [
-        (idx, name, number, _strip_newline(raw))
-        for idx, name, number, raw in con.execute(
-            "SELECT row_idx, source_file, source_line, raw FROM all_lines WHERE NOT json_valid(raw) ORDER BY row_idx"
-        ).fetchall()
-    ]
+    invalid = [(idx, name, number, _strip_newline(raw)) for idx, name, number, raw in fetch(con, "raw_invalid_lines")]
     texts = [t[1:] if t.startswith("\ufeff") else t for _, _, _, t in invalid]
     # candidates, validated by DuckDB in one query: lines without their mark, joins of consecutive lines
     unmarked = [i for i, row in enumerate(invalid) if row[3].startswith("\ufeff")]
@@ -446,23 +439,13 @@ def load_day(
         set_variables(con, day=day, ingested_at=ingested_at, files=len(files), lines=total, incomplete=incomplete)
         with transaction(con):
             run_sql(con, "raw_replace_day")
-        row = con.execute(
-            "SELECT files, lines, loaded, duplicates_in_day, duplicates_of_stored, rejected, incomplete "
-            "FROM raw.day_loads WHERE event_date = ?",
-            [day],
-        ).fetchall()[0]
-        reasons = dict(
-            con.execute(
-                "SELECT regexp_replace(reason, ':.*', '') AS r, count(*) FROM raw.rejected_events "
-                "WHERE event_date = ? GROUP BY r ORDER BY r",
-                [day],
-            ).fetchall()
-        )
+        row = fetch_one(con, "raw_day_load", day=day)
+        reasons = dict(fetch(con, "raw_reject_reasons", day=day))
     finally:
         for name in ("all_lines", "dropped_rows", "repaired_lines", "python_rejects"):
             try:
                 con.unregister(name)
             except Exception:  # noqa: BLE001 - not registered when an earlier step failed
                 pass
-        con.execute("DROP TABLE IF EXISTS staged; DROP TABLE IF EXISTS staged_events; DROP TABLE IF EXISTS day_events")
+        run_sql(con, "raw_drop_staging")
     return DayLoad(day, *row[:6], rejected_reasons=reasons, incomplete=row[6])

@@ -19,11 +19,13 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
+import duckdb
 import numpy as np
 import polars as pl
 
 from growth_pipeline.lib.models.labels import LabelSpec, population
 from growth_pipeline.lib.scoring.explain import reasons_frame, top_reasons
+from growth_pipeline.lib.warehouse.sql import replace_day
 
 SCORE_COLUMNS = [
     "day",
@@ -192,6 +194,11 @@ def _atomic_write(path: Path, write) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def store_scores(con: duckdb.DuckDBPyConnection, scores: pl.DataFrame, day: date) -> None:
+    """Replace day ``day`` of ``marts.user_scores`` with ``scores`` (one transaction; the tables made first)."""
+    replace_day(con, "user_scores_replace", day, {"frame": scores}, schema="scores_schema")
 
 
 def export_scores(scores: pl.DataFrame, folder: Path, day: date) -> dict[str, Path]:

@@ -9,15 +9,22 @@ second line: anything else that opens the warehouse (the CLI, a test, an enginee
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
 from filelock import FileLock, Timeout
 
+from growth_pipeline.config import Paths
+
 
 class WarehouseBusy(RuntimeError):
     pass
+
+
+class MissingInput(RuntimeError):
+    """A table a step reads is not built yet: the message names the asset to materialize first."""
 
 
 def lock_path(db_path: Path) -> Path:
@@ -56,3 +63,15 @@ def open_warehouse(
             con.close()
     finally:
         lock.release()
+
+
+@dataclass(frozen=True)
+class Warehouses:
+    """Every customer's warehouse under one GROWTH_HOME, opened the same way (what the steps are handed)."""
+
+    paths: Paths
+    threads: int | None = None
+
+    def open(self, customer_id: str, *, read_only: bool = False) -> AbstractContextManager[duckdb.DuckDBPyConnection]:
+        """The customer's own DuckDB file; other processes queue behind this one."""
+        return open_warehouse(self.paths.warehouse(customer_id), read_only=read_only, threads=self.threads)
