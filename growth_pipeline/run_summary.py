@@ -58,21 +58,16 @@ def model_rows(customer: Customer, paths: Paths) -> list[ModelRow]:
 
 def scores_published(customer: Customer, paths: Paths) -> dict[str, int]:
     """Users scored per model on the customer's last scored day (empty before the first scoring run)."""
-    import duckdb
-
     from growth_pipeline.lib.warehouse.connection import open_warehouse
+    from growth_pipeline.lib.warehouse.sql import fetch, table_exists
 
     db = paths.warehouse(customer.id)
     if not db.exists():
         return {}
     with open_warehouse(db, read_only=True) as con:
-        try:
-            rows = con.execute(
-                "SELECT model, count(*) FROM marts.user_scores "
-                "WHERE day = (SELECT max(day) FROM marts.user_scores) GROUP BY model"
-            ).fetchall()
-        except duckdb.CatalogException:  # not scored yet
+        if not table_exists(con, "marts.user_scores"):  # not scored yet
             return {}
+        rows = fetch(con, "user_scores_counts_latest")
     return {model: int(n) for model, n in rows}
 
 

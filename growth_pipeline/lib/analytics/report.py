@@ -25,6 +25,7 @@ from growth_pipeline.lib.models import registry
 from growth_pipeline.lib.models.candidates import describe_family
 from growth_pipeline.lib.models.labels import label_specs
 from growth_pipeline.lib.models.mlflow_store import registered_model_name
+from growth_pipeline.lib.warehouse.sql import fetch_one, read_frame, table_exists
 from growth_pipeline.pipeline_shape import MODEL_NAMES
 
 TITLES = {"churn": "Churn risk", "conversion": "Conversion", "goal": "Goal", "ltv": "Predicted lifetime value"}
@@ -125,14 +126,6 @@ def _int(v: Any) -> int | None:
         return None
 
 
-def _has_table(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
-    return bool(
-        con.execute(
-            "SELECT count(*) FROM duckdb_tables() WHERE schema_name = ? AND table_name = ?", [schema, table]
-        ).fetchall()[0][0]
-    )
-
-
 def _histogram(scores: np.ndarray, title: str, xlabel: str) -> bytes:
     fig = charts._new_figure()
     ax = fig.add_subplot()
@@ -144,7 +137,7 @@ def _histogram(scores: np.ndarray, title: str, xlabel: str) -> bytes:
 
 def collect(con: duckdb.DuckDBPyConnection, customer, tracking_uri: str) -> ReportContent:
     """Everything the report shows, read from the customer's warehouse and the MLflow registry."""
-    as_of = ga.latest_day(con) if _has_table(con, "core", "user_daily") else None
+    as_of = ga.latest_day(con) if table_exists(con, "core.user_daily") else None
     content = ReportContent(
         customer=customer.id,
         name=customer.name or customer.id,
@@ -159,11 +152,11 @@ def collect(con: duckdb.DuckDBPyConnection, customer, tracking_uri: str) -> Repo
             content.missing_models[name] = registry.why_no_champion(tracking_uri, customer.id, name)
         else:
             content.models.append(summary)
-    if _has_table(con, "marts", "user_scores"):
-        day = con.execute("SELECT max(day) FROM marts.user_scores").fetchall()[0][0]
+    if table_exists(con, "marts.user_scores"):
+        day = fetch_one(con, "user_scores_latest_day")[0]
         content.scores_day = day
         if day is not None:
-            scores = pl.DataFrame(con.sql("SELECT * FROM marts.user_scores WHERE day = ?", params=[day]))
+            scores = read_frame(con, "user_scores_of_day", day=day)
             for name in MODEL_NAMES:
                 s = scores.filter(pl.col("model") == name)
                 if s.is_empty():
