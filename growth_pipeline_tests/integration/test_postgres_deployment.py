@@ -43,7 +43,7 @@ from growth_pipeline.lib.demo.spec import DemoSpec
 from growth_pipeline.lib.models import mlflow_store, model_artifacts, registry, run_logging
 from growth_pipeline.lib.models.promotion import decide
 from growth_pipeline_tests.dagster_queue import add_run, dequeued
-from growth_pipeline_tests.test_tracking import clf_tm, data  # noqa: F401  (module fixtures: a small real model)
+from growth_pipeline_tests.lib.models.trained_models import clf_tm, data  # noqa: F401  (module fixtures: a small real model)
 
 pytestmark = pytest.mark.postgres
 

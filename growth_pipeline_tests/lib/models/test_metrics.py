@@ -1,18 +1,15 @@
-"""Evaluation: metrics, calibration and charts (growth_pipeline.lib.models.metrics / calibration / charts)."""
+"""Evaluation metrics (growth_pipeline.lib.models.metrics)."""
 
 from __future__ import annotations
 
 import json
 import math
-import pickle
 
 import numpy as np
 import polars as pl
 import pytest
 from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_score
 
-from growth_pipeline.lib.analytics import charts
-from growth_pipeline.lib.models.calibration import Calibrator, choose_calibrator
 from growth_pipeline.lib.models.metrics import (
     CLASSIFIER_KEYS,
     PRIMARY_METRIC,
@@ -25,20 +22,7 @@ from growth_pipeline.lib.models.metrics import (
     normalized_gini,
     regression_metrics,
 )
-
-
-def calibrated_sample(rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray]:
-    """Probabilities and labels drawn from them: perfectly calibrated, AUC ~0.76."""
-    p = rng.beta(1.5, 3.0, size=n)
-    return p, (rng.uniform(size=n) < p).astype(np.int64)
-
-
-def zero_inflated(rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray]:
-    """Revenue where ~10% of users buy (lognormal spend) and a good model's expected-value predictions."""
-    x = rng.normal(size=n)
-    p_buy = 1 / (1 + np.exp(-(2 * x - 3)))
-    revenue = np.where(rng.uniform(size=n) < p_buy, rng.lognormal(3.0, 1.0, size=n), 0.0)
-    return revenue, p_buy * math.exp(3.5)  # E[revenue | x]
+from growth_pipeline_tests.score_samples import calibrated_sample, zero_inflated
 
 
 def kaggle_gini(actual, pred) -> float:
@@ -270,142 +254,6 @@ def test_gains_table_revenue_and_small_n():
     small = gains_table([1, 0, 1], [0.9, 0.1, 0.5])
     assert small.height == 3 and small["users"].to_list() == [1, 1, 1]
     assert small["gains"].to_list() == pytest.approx([0.5, 1.0, 1.0])
-
-
-# ----------------------------------------------------------------------------------------------------- calibration
-
-
-def test_chooser_fixes_miscalibrated_but_well_ranked_probabilities():
-    rng = np.random.default_rng(20)
-    p_val, y_val = calibrated_sample(rng, 3000)
-    cal, report = choose_calibrator(p_val**3, y_val)
-    assert report["chosen"] in ("platt", "isotonic") and cal.method == report["chosen"]
-    assert report[report["chosen"]] < report["none"] * 0.995
-    p_test, y_test = calibrated_sample(rng, 20000)
-    raw = p_test**3
-    before = expected_calibration_error(y_test, raw)
-    after = expected_calibration_error(y_test, cal.transform(raw))
-    assert before > 0.15 and after < 0.03
-    assert classifier_metrics(y_test, cal.transform(raw))["roc_auc"] == pytest.approx(
-        classifier_metrics(y_test, raw)["roc_auc"], abs=0.005
-    )
-    json.dumps(report)
-
-
-@pytest.mark.parametrize("seed", [21, 22])
-def test_chooser_keeps_calibrated_probabilities(seed):
-    p, y = calibrated_sample(np.random.default_rng(seed), 2000)
-    cal, report = choose_calibrator(p, y)
-    assert report["chosen"] == "none" and cal.method == "none"
-    assert set(report) >= {"none", "platt", "isotonic", "chosen"}
-    assert np.array_equal(cal.transform(p), p)
-
-
-def test_chooser_is_deterministic():
-    p, y = calibrated_sample(np.random.default_rng(23), 600)
-    assert choose_calibrator(p**2, y, seed=3)[1] == choose_calibrator(p**2, y, seed=3)[1]
-
-
-def test_chooser_falls_back_to_none_on_too_little_data():
-    rng = np.random.default_rng(24)
-    cal, report = choose_calibrator(rng.uniform(size=29), rng.integers(0, 2, size=29))
-    assert cal.method == "none" and report["chosen"] == "none" and "29" in report["reason"]
-    cal, report = choose_calibrator(rng.uniform(size=500), np.ones(500))
-    assert cal.method == "none" and "one class" in report["reason"]
-    y = np.zeros(500)
-    y[:3] = 1
-    cal, report = choose_calibrator(rng.uniform(size=500), y)
-    assert cal.method == "none" and "rarer class" in report["reason"]
-
-
-@pytest.mark.parametrize("method", ["none", "platt", "isotonic"])
-def test_calibrator_round_trips(method):
-    rng = np.random.default_rng(25)
-    p, y = calibrated_sample(rng, 2000)
-    cal = Calibrator(method).fit(p**2, y)
-    probe = np.r_[0.0, 1.0, rng.uniform(size=1000)]
-    back = Calibrator.from_dict(json.loads(json.dumps(cal.to_dict())))
-    assert back.method == method
-    assert np.array_equal(back.transform(probe), cal.transform(probe))
-    unpickled = pickle.loads(pickle.dumps(cal))
-    assert np.array_equal(unpickled.transform(probe), cal.transform(probe))
-
-
-def test_isotonic_is_clipped_monotone_and_keeps_ranking():
-    rng = np.random.default_rng(26)
-    p, y = calibrated_sample(rng, 3000)
-    cal = Calibrator("isotonic").fit(p**3, y)
-    grid = np.linspace(0, 1, 2001)
-    out = cal.transform(grid)
-    assert out.min() >= 1e-4 and out.max() <= 1 - 1e-4
-    assert np.all(np.diff(out) >= 0)  # never reverses an order (but may create ties)
-    p_test, y_test = calibrated_sample(rng, 10000)
-    assert classifier_metrics(y_test, cal.transform(p_test**3))["roc_auc"] == pytest.approx(
-        classifier_metrics(y_test, p_test)["roc_auc"], abs=0.01
-    )
-
-
-def test_calibrator_errors():
-    with pytest.raises(ValueError, match="unknown"):
-        Calibrator("beta")
-    with pytest.raises(RuntimeError, match="not fitted"):
-        Calibrator("platt").transform([0.5])
-    with pytest.raises(ValueError, match="one class"):
-        Calibrator("isotonic").fit([0.1, 0.2], [1, 1])
-
-
-# ---------------------------------------------------------------------------------------------------------- charts
-
-
-def _is_png(b: bytes) -> bool:
-    return isinstance(b, bytes) and b.startswith(b"\x89PNG\r\n\x1a\n") and 5_000 < len(b) < 2_000_000
-
-
-def test_charts_return_png_and_write_files(tmp_path):
-    import matplotlib.pyplot as plt
-
-    rng = np.random.default_rng(30)
-    p, y = calibrated_sample(rng, 3000)
-    rev, pred = zero_inflated(rng, 3000)
-    scores = {
-        "catboost": p,
-        "logistic": np.clip(p + rng.normal(0, 0.1, len(p)), 0, 1),
-        "rule: recency": rng.uniform(size=len(p)),
-    }
-    out = tmp_path / "charts" / "gains.png"
-    b = charts.gains_and_lift_chart(y, scores, "Churn: test set", path=out)
-    assert _is_png(b) and out.read_bytes() == b
-    assert _is_png(charts.gains_and_lift_chart(rev, {"ltv": pred}, "LTV gains"))
-    assert _is_png(
-        charts.calibration_chart(y, {"raw": p**3, "calibrated": p}, "Calibration", path=tmp_path / "cal.png")
-    )
-    assert _is_png(charts.decile_chart(rev, {"catboost": pred, "rule: past spend": pred * 0.5}, "LTV deciles"))
-    assert _is_png(
-        charts.bar_chart(
-            [f"feature_{i}" for i in range(25)], rng.exponential(size=25), "Feature importance", "importance"
-        )
-    )
-    assert _is_png(charts.bar_chart(["organic", "paid", "referral"], [1.3, -0.2, 0.7], "Channels", "lift"))
-    assert (tmp_path / "cal.png").read_bytes().startswith(b"\x89PNG")
-    assert plt.get_fignums() == []  # nothing left open in pyplot
-
-
-def test_charts_are_deterministic():
-    rng = np.random.default_rng(31)
-    p, y = calibrated_sample(rng, 1000)
-    a = charts.calibration_chart(y, {"model": p}, "Calibration")
-    assert a == charts.calibration_chart(y, {"model": p}, "Calibration")
-    assert b"Software" not in a
-    assert charts.bar_chart(["a", "b"], [1, 2], "t", "x") == charts.bar_chart(["a", "b"], [1, 2], "t", "x")
-
-
-def test_charts_reject_bad_input():
-    with pytest.raises(ValueError):
-        charts.gains_and_lift_chart([0, 1], {}, "empty")
-    with pytest.raises(ValueError, match="length"):
-        charts.calibration_chart([0, 1, 1], {"m": [0.1, 0.2]}, "t")
-    with pytest.raises(ValueError, match="length"):
-        charts.bar_chart(["a"], [1, 2], "t", "x")
 
 
 def test_paired_bootstrap_win_rate_tells_noise_from_a_better_model():
