@@ -4,13 +4,16 @@ tests of features, labels and models."""
 from __future__ import annotations
 
 from datetime import date, timedelta
+from pathlib import Path
 
 import duckdb
 
 from growth_pipeline.config import Customer, Paths
 from growth_pipeline.lib.features.steps import build_customer_daily
 from growth_pipeline.lib.identities.steps import catalog_events, resolve_identities
+from growth_pipeline.lib.ingest.raw_events import load_day
 from growth_pipeline.lib.ingest.steps import load_customer_days
+from growth_pipeline_tests.conftest import D1, write_export
 
 
 def load_days(con: duckdb.DuckDBPyConnection, customer: Customer, paths: Paths, first: date, last: date) -> None:
@@ -36,3 +39,9 @@ def demo_activity(root, customer_id: str, n_users: int, start: date, days: int, 
     with duckdb.connect(str(root / f"{customer_id}.duckdb")) as con:
         load_days(con, customer, Paths(root / "home"), start, start + timedelta(days=days - 1))
         return customer, read_customer_activity(con, customer)
+
+
+def load_records(con: duckdb.DuckDBPyConnection, root: Path, records: list) -> None:
+    """Load ``records`` as the export file of day D1 under ``root`` (UTC timestamps)."""
+    write_export(root / f"{D1}.jsonl", records)
+    load_day(con, day=D1, files=[root / f"{D1}.jsonl"], root=root, timezone_name="UTC", timestamps="utc")

@@ -1,5 +1,5 @@
 """The customer report's HTML (lib/analytics/report.py and its Jinja2 template), without a pipeline run; the
-report of a real pipeline run, opened in a browser, is tested in test_defs_scoring.py."""
+report of a real pipeline run, opened in a browser, is tested in integration/test_daily_pipeline.py."""
 
 from datetime import UTC, date, datetime
 

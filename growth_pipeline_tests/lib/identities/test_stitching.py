@@ -1,24 +1,8 @@
-"""Identity resolution (both Mixpanel ID-merge schemes) and the event catalogue, on a real DuckDB file."""
+"""Identity resolution (both Mixpanel ID-merge schemes: lib/identities/stitching.py), on a real DuckDB file."""
 
-import duckdb
-import pytest
-
-from growth_pipeline.lib.identities.event_catalog import build_event_catalog
 from growth_pipeline.lib.identities.stitching import build_identities
-from growth_pipeline.lib.ingest.raw_events import load_day
-from growth_pipeline_tests.conftest import D1, epoch, event, write_export
-
-
-@pytest.fixture
-def con(tmp_path):
-    c = duckdb.connect(str(tmp_path / "w.duckdb"))
-    yield c
-    c.close()
-
-
-def _load(con, tmp_path, records):
-    write_export(tmp_path / f"{D1}.jsonl", records)
-    load_day(con, day=D1, files=[tmp_path / f"{D1}.jsonl"], root=tmp_path, timezone_name="UTC", timestamps="utc")
+from growth_pipeline_tests.conftest import epoch, event
+from growth_pipeline_tests.warehouse_builder import load_records
 
 
 def user_of(con):
@@ -27,7 +11,7 @@ def user_of(con):
 
 def test_simplified_id_merge_maps_device_and_anonymous_events_to_the_user(con, tmp_path):
     t = epoch(2024, 3, 1, 8)
-    _load(
+    load_records(
         con,
         tmp_path,
         [
@@ -52,7 +36,7 @@ def test_simplified_id_merge_maps_device_and_anonymous_events_to_the_user(con, t
 
 def test_original_api_identify_alias_and_merge(con, tmp_path):
     t = epoch(2024, 3, 1, 8)
-    _load(
+    load_records(
         con,
         tmp_path,
         [
@@ -76,34 +60,8 @@ def test_original_api_identify_alias_and_merge(con, tmp_path):
 
 
 def test_rebuild_is_idempotent(con, tmp_path):
-    _load(con, tmp_path, [event("Sign Up", "u", epoch(2024, 3, 1), "1", __device_id="d", __user_id="u")])
+    load_records(con, tmp_path, [event("Sign Up", "u", epoch(2024, 3, 1), "1", __device_id="d", __user_id="u")])
     build_identities(con)
     first = con.execute("SELECT * FROM core.identities ORDER BY ALL").fetchall()
     build_identities(con)
     assert con.execute("SELECT * FROM core.identities ORDER BY ALL").fetchall() == first
-
-
-def test_event_catalog_counts_types_and_fill_rates(con, tmp_path):
-    t = epoch(2024, 3, 1, 8)
-    recs = [
-        event("Buy", f"u{i % 3}", t + i, str(i), price=10.5 if i % 2 == 0 else 12, cuisine="thai" if i < 3 else None)
-        for i in range(6)
-    ]
-    recs.append(event("Login", "u0", t + 100, "x"))
-    _load(con, tmp_path, recs)
-    summary = build_event_catalog(con)
-    assert summary["event_names"] == 2 and summary["events"] == 7
-    cat = {
-        r[0]: r[1:]
-        for r in con.execute("SELECT event, events, distinct_ids, days_seen FROM core.event_catalog").fetchall()
-    }
-    assert cat == {"Buy": (6, 3, 1), "Login": (1, 1, 1)}
-    props = {
-        r[0]: r[1:]
-        for r in con.execute(
-            "SELECT property, observed_types, fill_rate FROM core.event_properties WHERE event = 'Buy'"
-        ).fetchall()
-    }
-    assert props["price"] == (["DOUBLE", "UBIGINT"], 1.0)
-    assert props["cuisine"][0] == ["VARCHAR"] and props["cuisine"][1] == pytest.approx(0.5)
-    assert "| Buy | 6 |" in summary["markdown"]
