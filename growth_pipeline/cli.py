@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import TextIO
 
 from growth_pipeline import cli_output
-from growth_pipeline.config import FIRST_DAY_ENV, REPO_ROOT, Paths, load_customers
+from growth_pipeline.config import FIRST_DAY_ENV, REPO_ROOT, ConfigError, Paths, load_customers
 from growth_pipeline.pipeline_shape import (
     ALL_ASSETS,
     CUSTOMER_TAG,
@@ -259,6 +259,7 @@ def cmd_materialize(args) -> int:
 def cmd_retrain_on_drift(args) -> int:
     """Evaluate the retrain_on_drift sensor once, in this process, and run what it requests (what the Dagster
     daemon does every minute when `dagster dev` runs). Its cursor is kept under GROWTH_HOME/state."""
+    registry = load_customers()  # a wrong customers.yaml stops here, before Dagster is started
     import dagster as dg
 
     from growth_pipeline.definitions import defs
@@ -266,7 +267,7 @@ def cmd_retrain_on_drift(args) -> int:
 
     paths = Paths()
     instance = _instance(paths)
-    register_customers(instance, load_customers().ids)
+    register_customers(instance, registry.ids)
     cursor_file = paths.state_dir / "retrain_on_drift.cursor"
     cursor = cursor_file.read_text() if cursor_file.exists() else None
     with dg.build_sensor_context(instance=instance, resources=defs.resources, cursor=cursor) as ctx:
@@ -451,7 +452,13 @@ def main(argv: list[str] | None = None) -> int:
         "ui": cmd_ui,
         "mlflow-ui": cmd_mlflow_ui,
     }[args.command]
-    rc = handler(args)
+    try:
+        rc = handler(args)
+    except ConfigError as exc:
+        # customers.yaml (or GROWTH_FIRST_DAY) is wrong: the message names file, customer and field, one line a
+        # problem; a traceback would add nothing the operator can act on
+        print(exc, file=sys.stderr)
+        return 2
     if getattr(args, "log_path", None):
         # What the interpreter prints on its way out (native libraries' reference-leak reports) goes to the log.
         cli_output.send_stderr_to(args.log_path)

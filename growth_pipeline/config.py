@@ -18,6 +18,14 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from growth_pipeline.lib.ingest.mixpanel_export.endpoint import (
+    CONNECT_TIMEOUT_S,
+    DEADLINE_S,
+    READ_TIMEOUT_S,
+    base_url_problem,
+    project_id_problem,
+)
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SQL_DIR = REPO_ROOT / "sql"
 
@@ -25,8 +33,11 @@ SQL_DIR = REPO_ROOT / "sql"
 DEFAULT_FIRST_DAY = date(2024, 1, 1)
 FIRST_DAY_ENV = "GROWTH_FIRST_DAY"
 
-# Dagster partition keys may not contain | , [ ] ; slugs also make safe file names.
-CUSTOMER_ID_PATTERN = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")
+# Dagster partition keys may not contain | , [ ] ; slugs also make safe file names. Matched whole (fullmatch):
+# "acme\n" or "acme " is not a slug.
+CUSTOMER_ID_PATTERN = re.compile(r"[a-z][a-z0-9_-]{0,62}")
+# The NAME of an environment variable (upper case by convention: a pasted secret rarely is).
+ENV_NAME_PATTERN = re.compile(r"[A-Z_][A-Z0-9_]{0,127}")
 
 
 def growth_home() -> Path:
@@ -95,12 +106,27 @@ class LocalFolderSource(_Strict):
     path: str
 
 
+def _project_id(v: object) -> str:
+    """A Mixpanel project id: digits only (YAML may give it as a number). The message never repeats the value."""
+    if isinstance(v, int) and not isinstance(v, bool) and v >= 0:
+        v = str(v)
+    problem = project_id_problem(v)
+    if problem:
+        raise ValueError(problem)
+    return v
+
+
 class ObjectStorageSource(_Strict):
     """Mixpanel's data-pipeline layout ``<project_id>/mp_master_event/YYYY/MM/DD/*.json[.gz]``."""
 
     kind: Literal["object_storage"]
     path: str
     project_id: str
+
+    @field_validator("project_id", mode="before")
+    @classmethod
+    def _numeric_project(cls, v: object) -> str:
+        return _project_id(v)
 
 
 class MixpanelApiSource(_Strict):
@@ -115,6 +141,35 @@ class MixpanelApiSource(_Strict):
     username_env: str = "MIXPANEL_SERVICE_ACCOUNT_USERNAME"
     secret_env: str = "MIXPANEL_SERVICE_ACCOUNT_SECRET"
     base_url: str | None = None  # override the regional host (a proxy, or a test server)
+    # How long one day's download may take before the day fails (a dead or stalled endpoint): opening a
+    # connection, the longest silence while reading, and everything for the day (retries and their waits
+    # included; queueing behind Mixpanel's rate limit is not counted).
+    connect_timeout_s: float = Field(default=CONNECT_TIMEOUT_S, gt=0, le=300)
+    read_timeout_s: float = Field(default=READ_TIMEOUT_S, gt=0, le=3600)
+    deadline_s: float = Field(default=DEADLINE_S, gt=0, le=86400)
+
+    @field_validator("project_id", mode="before")
+    @classmethod
+    def _numeric_project(cls, v: object) -> str:
+        return _project_id(v)
+
+    @field_validator("username_env", "secret_env")
+    @classmethod
+    def _env_name(cls, v: str) -> str:
+        if not ENV_NAME_PATTERN.fullmatch(v):
+            raise ValueError(
+                "must be the NAME of an environment variable (upper-case letters, digits and '_', e.g. "
+                "MIXPANEL_SERVICE_ACCOUNT_SECRET), never the credential itself"
+            )
+        return v
+
+    @field_validator("base_url")
+    @classmethod
+    def _safe_base_url(cls, v: str | None) -> str | None:
+        problem = base_url_problem(v) if v is not None else None
+        if problem:
+            raise ValueError(problem)
+        return v
 
 
 Source = Annotated[LocalFolderSource | ObjectStorageSource | MixpanelApiSource, Field(discriminator="kind")]
@@ -249,10 +304,25 @@ class Customer(_Strict):
     @field_validator("id")
     @classmethod
     def _slug(cls, v: str) -> str:
-        if not CUSTOMER_ID_PATTERN.match(v):
+        if not CUSTOMER_ID_PATTERN.fullmatch(v):
+            hint = next(
+                (
+                    f" (this one {what})"
+                    for what, bad in (
+                        ("has spaces or a line break before or after it", v != v.strip()),
+                        ("has spaces inside", any(ch.isspace() for ch in v.strip())),
+                        ("has upper-case letters", v.lower() != v),
+                        ("is empty", not v),
+                        ("is longer than 63 characters", len(v) > 63),
+                        ("does not start with a letter", not v[:1].isalpha()),
+                    )
+                    if bad
+                ),
+                " (this one has another character)",
+            )
             raise ValueError(
-                "must be a slug: lowercase letters, digits, '-' or '_', starting with a letter (it becomes a "
-                "Dagster partition key and a file name)"
+                "must be a slug: lowercase letters, digits, '-' or '_', starting with a letter, at most 63 "
+                f"characters (it becomes a Dagster partition key and a file name){hint}"
             )
         return v
 
@@ -262,7 +332,7 @@ class Customer(_Strict):
         try:
             ZoneInfo(v)
         except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown IANA timezone {v!r} (e.g. 'Asia/Kolkata', 'UTC')") from None
+            raise ValueError("unknown IANA timezone (e.g. 'Asia/Kolkata', 'UTC')") from None
         return v
 
     @cached_property
@@ -284,7 +354,7 @@ class CustomerRegistry(_Strict):
         seen: set[str] = set()
         for c in self.customers:
             if c.id in seen:
-                raise ValueError(f"customer id {c.id!r} is declared twice")
+                raise ValueError(f"customer {c.id!r}, field 'id': declared twice")
             seen.add(c.id)
         return self
 
@@ -309,30 +379,98 @@ def resolve_path(raw: str, paths: Paths) -> Path:
 
 
 _SOURCE_KINDS = {"local_folder", "object_storage", "mixpanel_api"}
+# pydantic's names for the members of a union type ("str | int | ..."), which it puts in an error's location
+_UNION_MEMBERS = {"str", "int", "float", "bool", "none", "list[str]", "dict[str,union[str,int,float,bool]]"}
+_MAX_PROBLEMS = 10
+_SETTING_NAME = re.compile(r"[a-z][a-z_]{0,47}")  # every setting's name (no digits: a pasted secret has some)
+_HIDDEN = "<value not shown>"
+
+
+def _customer_label(raw: dict, idx: int) -> str:
+    """How a problem names its customer: by id when the id is a valid slug, else by position (an invalid id is
+    never repeated: it may be anything pasted there, a secret included)."""
+    entries = raw.get("customers")
+    entry = entries[idx] if isinstance(entries, list) and idx < len(entries) else None
+    cid = entry.get("id") if isinstance(entry, dict) else None
+    if isinstance(cid, str) and CUSTOMER_ID_PATTERN.fullmatch(cid):
+        return f"customer {cid!r}"
+    return f"customer #{idx + 1}"
+
+
+def _problem_text(e: dict) -> str:
+    """pydantic's message, reworded where it would repeat the value, on one line and without the input."""
+    kind, ctx = e["type"], e.get("ctx") or {}
+    if kind in ("value_error", "assertion_error") and "error" in ctx:
+        msg = str(ctx["error"])
+    elif kind == "union_tag_invalid":
+        msg = f"unknown source kind; expected one of: {', '.join(sorted(_SOURCE_KINDS))}"
+    elif kind == "union_tag_not_found":
+        msg = f"missing 'kind' (one of: {', '.join(sorted(_SOURCE_KINDS))})"
+    elif kind == "extra_forbidden":
+        msg = "unknown field (not a setting of this section: a typo?)"
+    elif kind in ("model_type", "model_attributes_type", "dict_type"):
+        msg = "should be a mapping of settings (name: value)"
+    else:
+        msg = e["msg"]
+    value = e.get("input")
+    if isinstance(value, str) and len(value.strip()) >= 3 and value.strip() in msg:
+        msg = msg.replace(value.strip(), _HIDDEN)
+    return " ".join(msg.split())
+
+
+def _segment(p: str | int) -> str:
+    """One step of a field path: a setting name or a list index as is; any other key (a name typed in the file,
+    which may be anything pasted there) is not repeated."""
+    if isinstance(p, int) or _SETTING_NAME.fullmatch(p):
+        return str(p)
+    return "<name not shown>"
+
+
+def _merge(messages: list[str]) -> str:
+    """pydantic reports a value that fits no member of a union once per member: say it once."""
+    kinds = [m.removeprefix("Input should be a valid ") for m in messages]
+    if len(messages) > 1 and all(m.startswith("Input should be a valid ") for m in messages):
+        return f"Input should be a valid {', '.join(kinds[:-1])} or {kinds[-1]}"
+    return "; ".join(dict.fromkeys(messages))
 
 
 def _describe(err: ValidationError, raw: dict, source: str) -> str:
-    lines = [f"{source}: invalid customer configuration"]
-    for e in err.errors():
+    """One line per problem, each naming the file, the customer and the field; no value from the file is
+    repeated (a secret pasted into the wrong field must not reach a terminal or a log)."""
+    by_place: dict[str, list[str]] = {}
+    for e in err.errors(include_input=True, include_url=False):
         loc = list(e["loc"])
         where = ""
         if len(loc) >= 2 and loc[0] == "customers" and isinstance(loc[1], int):
-            idx = loc[1]
-            entries = raw.get("customers") or []
-            cid = entries[idx].get("id") if idx < len(entries) and isinstance(entries[idx], dict) else None
-            where = f"customer {cid!r}" if cid else f"customer #{idx + 1}"
+            where = _customer_label(raw, loc[1])
             loc = loc[2:]
-        # drop pydantic's union-tag segments ("local_folder", ...) so the field path reads like the YAML
-        field = ".".join(str(p) for p in loc if p not in _SOURCE_KINDS)
-        lines.append(f"  {where or 'file'}, field '{field or '(entry)'}': {e['msg']}")
+        # drop pydantic's union segments ("local_folder", "str", ...) so the field path reads like the YAML
+        field = ".".join(_segment(p) for p in loc if p not in _SOURCE_KINDS and str(p).lower() not in _UNION_MEMBERS)
+        head = ", ".join(p for p in (where, f"field '{field}'" if field else "") if p)
+        by_place.setdefault(head, []).append(_problem_text(e))
+    lines = [
+        f"{source}: {head}: {_merge(msgs)}" if head else f"{source}: {_merge(msgs)}" for head, msgs in by_place.items()
+    ]
+    if len(lines) > _MAX_PROBLEMS:
+        lines = lines[:_MAX_PROBLEMS] + [f"{source}: ... and {len(lines) - _MAX_PROBLEMS} more problems"]
     return "\n".join(lines)
 
 
+def _yaml_problem(exc: yaml.YAMLError) -> str:
+    """PyYAML's error on one line, without the snippet of the file it quotes (that line may hold a secret)."""
+    mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+    at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+    problem = getattr(exc, "problem", None) or type(exc).__name__
+    return " ".join(f"not valid YAML{at}: {problem}".split())
+
+
 def parse_customers(text: str, source: str = "customers.yaml") -> CustomerRegistry:
+    """The customers of ``text`` (the file ``source``), or :class:`ConfigError`: one line per problem naming the
+    file, the customer and the field, never the offending value."""
     try:
         raw = yaml.safe_load(text) or {}
     except yaml.YAMLError as exc:
-        raise ConfigError(f"{source}: not valid YAML: {exc}") from None
+        raise ConfigError(f"{source}: {_yaml_problem(exc)}") from None
     if not isinstance(raw, dict) or "customers" not in raw:
         raise ConfigError(f"{source}: expected a mapping with a 'customers' list")
     try:

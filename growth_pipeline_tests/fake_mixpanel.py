@@ -11,8 +11,9 @@ when the client sends ``Accept-Encoding: gzip`` (unless ``honour_gzip=False``).
 
 ``fail_with`` scripts failures, consumed one per request before anything else is checked: each item is
 ``(status, headers)`` or ``(status, headers, body)``; the status ``"cut"`` answers 200 and closes the
-connection halfway through the body (no final chunk). ``terminated_early=True`` appends a
-``terminated early`` line to every successful body.
+connection halfway through the body (no final chunk); ``"hang"`` accepts the request and never answers;
+``"drip"`` answers 200 with a ``Content-Length`` of 1 GB and sends one byte every 0.1 s (both until the server
+stops or the client goes away). ``terminated_early=True`` appends a ``terminated early`` line to every successful body.
 
 Every request is recorded in ``.requests`` (path, query, headers with the Authorization value redacted,
 whether auth was OK, the status answered).
@@ -32,6 +33,8 @@ from urllib.parse import parse_qs, urlsplit
 
 EXPORT_PATH = "/api/2.0/export"
 CUT = "cut"
+HANG = "hang"
+DRIP = "drip"
 
 
 @dataclass(frozen=True)
@@ -69,10 +72,12 @@ class FakeMixpanel:
         self._lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
+        self.stopping = threading.Event()  # set by stop(): hanging handlers let go
 
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> FakeMixpanel:
         fake = self
+        self.stopping.clear()
 
         class Handler(_Handler):
             server_fake = fake
@@ -86,6 +91,7 @@ class FakeMixpanel:
         return self
 
     def stop(self) -> None:
+        self.stopping.set()
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
@@ -189,6 +195,19 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.flush()
         self.close_connection = True  # no final chunk: the client sees the body end prematurely
 
+    def _send_drip(self) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", "text/plain")
+        self.send_header("Content-Length", str(10**9))  # not chunked: a client's reads block until 1 MiB or EOF
+        self.end_headers()
+        try:
+            while not self.server_fake.stopping.wait(0.1):
+                self.wfile.write(b" ")
+                self.wfile.flush()
+        except OSError:
+            pass  # the client gave up
+        self.close_connection = True
+
     def do_GET(self):  # noqa: N802 - http.server's naming
         fake = self.server_fake
         parts = urlsplit(self.path)
@@ -207,6 +226,13 @@ class _Handler(BaseHTTPRequestHandler):
             record(status)
             if status == CUT:
                 self._send_cut(self._body_or_empty(query), gzip_ok)
+                return
+            if status == HANG:
+                fake.stopping.wait()
+                self.close_connection = True
+                return
+            if status == DRIP:
+                self._send_drip()
                 return
             if len(failure) > 2:
                 body = failure[2].encode() if isinstance(failure[2], str) else failure[2]

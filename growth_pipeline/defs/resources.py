@@ -95,7 +95,6 @@ class MixpanelExportResource(dg.ConfigurableResource):
     """
 
     max_retries: int = 6
-    timeout_s: float = 600.0
 
     def download_day(self, customer: Customer, day: date, paths: Paths, log) -> dict:
         from growth_pipeline.lib.ingest.mixpanel_export.client import export_day
@@ -121,8 +120,11 @@ class MixpanelExportResource(dg.ConfigurableResource):
             region=src.region,
             base_url=src.base_url,
             max_retries=self.max_retries,
-            timeout_s=self.timeout_s,
+            connect_timeout_s=src.connect_timeout_s,
+            timeout_s=src.read_timeout_s,
+            deadline_s=src.deadline_s,
             rate_limiter=limiter,
+            customer=customer.id,
         )
         if result.terminated_early:
             log.warning(f"{customer.id} {day}: Mixpanel ended the export with 'terminated early'")

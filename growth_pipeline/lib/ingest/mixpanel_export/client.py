@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 import os
 import random
-import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -21,13 +20,18 @@ from pathlib import Path
 import requests
 
 from growth_pipeline.lib.ingest.mixpanel_export.day_file import TERMINATED_EARLY_MARKER, WrittenBody, fsync_dir
+from growth_pipeline.lib.ingest.mixpanel_export.endpoint import (
+    CONNECT_TIMEOUT_S,
+    DEADLINE_S,
+    READ_TIMEOUT_S,
+    export_url,
+    project_id_problem,
+)
 from growth_pipeline.lib.ingest.mixpanel_export.rate_limit import RateLimiter
-from growth_pipeline.lib.ingest.mixpanel_export.request import attempt, export_params, export_url
+from growth_pipeline.lib.ingest.mixpanel_export.request import attempt, export_params
 from growth_pipeline.lib.ingest.mixpanel_export.service_account import ServiceAccount
 
 logger = logging.getLogger(__name__)
-
-_PROJECT_ID_RE = re.compile(r"^[0-9]{1,20}$")
 
 
 class MixpanelExportError(RuntimeError):
@@ -98,11 +102,9 @@ class ExportResult:
 def _check_project_id(project_id: str) -> str:
     if isinstance(project_id, int) and not isinstance(project_id, bool):
         project_id = str(project_id)
-    if not isinstance(project_id, str) or not _PROJECT_ID_RE.match(project_id.strip()):
-        raise ValueError(
-            f"Mixpanel project_id must be the numeric project id (Project Settings > Overview), got {project_id!r}"
-            " (a project token or an API secret is not a project id)"
-        )
+    problem = project_id_problem(project_id.strip() if isinstance(project_id, str) else project_id)
+    if problem:  # never repeat the value: it may be a secret pasted into the wrong field
+        raise ValueError(f"Mixpanel project_id {problem}")
     return project_id.strip()
 
 
@@ -138,7 +140,10 @@ def export_day(
     region: str = "us",
     base_url: str | None = None,
     max_retries: int = 6,
-    timeout_s: float = 300,
+    timeout_s: float = READ_TIMEOUT_S,
+    connect_timeout_s: float = CONNECT_TIMEOUT_S,
+    deadline_s: float | None = DEADLINE_S,
+    customer: str | None = None,
     rate_limiter: RateLimiter | None = None,
     sleep: Callable[[float], None] = time.sleep,
     session: requests.Session | None = None,
@@ -148,6 +153,7 @@ def export_day(
     jitter: float = 0.25,
     rand: Callable[[], float] = random.random,
     max_retry_after_s: float = 3600.0,
+    clock: Callable[[], float] = time.monotonic,
 ) -> ExportResult:
     """Download one day of raw events of ``project_id`` to ``<dest_dir>/<YYYY-MM-DD>.jsonl.gz``.
 
@@ -156,8 +162,14 @@ def export_day(
     ``Retry-After`` seconds when the reply has it (capped at ``max_retry_after_s``), else
     :func:`backoff_seconds` (``backoff_base_s`` doubling, capped at ``backoff_max_s``, plus up to ``jitter``
     x ``rand()``). Any other failure raises :class:`MixpanelExportError` at once. An existing file for the
-    day is replaced only when the new download is complete. ``timeout_s`` is the read timeout: the longest
-    silence between two reads, not a limit on the whole download.
+    day is replaced only when the new download is complete.
+
+    Time: ``connect_timeout_s`` bounds opening a connection, ``timeout_s`` (the read timeout) the longest
+    silence between two reads, and ``deadline_s`` everything for the day - every attempt, the body included,
+    and the waits between attempts, but not the time queued behind ``rate_limiter`` (Mixpanel's hourly budget
+    is not a dead endpoint). When the deadline passes, or the next wait would end past it, the export fails
+    with :class:`MixpanelExportError` (``retryable=True``). ``deadline_s=None``: no overall limit.
+    ``customer`` (an id) is named in messages beside the project and the day.
 
     A body whose last line is ``terminated early`` is kept as is (the loader rejects that line) and flagged
     with ``terminated_early=True`` and a warning.
@@ -169,31 +181,63 @@ def export_day(
     url = export_url(region=region, base_url=base_url)
     if not isinstance(max_retries, int) or max_retries < 0:
         raise ValueError(f"max_retries must be an int >= 0, got {max_retries!r}")
-    if not timeout_s or timeout_s <= 0:
-        raise ValueError(f"timeout_s must be > 0, got {timeout_s!r}")
+    for name, value in (("timeout_s", timeout_s), ("connect_timeout_s", connect_timeout_s)):
+        if not value or value <= 0:
+            raise ValueError(f"{name} must be > 0, got {value!r}")
+    if deadline_s is not None and deadline_s <= 0:
+        raise ValueError(f"deadline_s must be > 0 or None, got {deadline_s!r}")
     params = export_params(project_id, day, time_in_ms=time_in_ms)
     dest_dir = Path(dest_dir)
     dest_dir.mkdir(parents=True, exist_ok=True)
     final_name = f"{day.isoformat()}.jsonl.gz"
     final_path = dest_dir / final_name
     where = f"project {project_id}, day {day.isoformat()}"
+    if customer:
+        where = f"customer {customer!r} ({where})"
+    started = clock()
+    queued = 0.0  # time spent waiting for the rate limiter: not counted against the deadline
+
+    def spent() -> float:
+        return clock() - started - queued
+
+    def give_up(outcome_txt: str, attempts: int) -> MixpanelExportError:
+        logger.error("mixpanel export %s: out of time after %d attempt(s); last: %s", where, attempts, outcome_txt)
+        return MixpanelExportError(
+            f"Mixpanel export failed for {where}: gave up after {spent():.0f} s and {attempts} attempt(s), the "
+            f"{deadline_s:g} s allowed for one day (deadline_s); last error: {outcome_txt}",
+            project_id=project_id,
+            day=day,
+            status=last_status,
+            error_text=outcome_txt,
+            attempts=attempts,
+            retryable=True,
+        )
 
     own_session = session is None
     if own_session:
         session = requests.Session()
     try:
         attempts = 0
+        last_status: int | None = None
+        last_txt = "none"
         while True:
             attempts += 1
             if rate_limiter is not None:
+                t_queue = clock()
                 rate_limiter.acquire(project_id)
+                queued += clock() - t_queue
+            remaining = deadline_s - spent() if deadline_s is not None else float("inf")
+            if remaining <= 0:  # (a wait that overran its end)
+                raise give_up(last_txt, attempts - 1)
             logger.info("mixpanel export %s: attempt %d/%d, GET %s", where, attempts, max_retries + 1, url)
             outcome = attempt(
                 session,
                 url=url,
                 params=params,
                 account=account,
-                timeout_s=timeout_s,
+                connect_timeout_s=connect_timeout_s,
+                read_timeout_s=timeout_s,
+                remaining_s=remaining,
                 dest_dir=dest_dir,
                 final_name=final_name,
                 wall_clock=time.time,
@@ -228,6 +272,7 @@ def export_day(
                 )
 
             status_txt = f"HTTP {outcome.status}" if outcome.status is not None else "no HTTP reply"
+            last_status, last_txt = outcome.status, f"{status_txt}: {outcome.error_text}"
             if not outcome.retryable:
                 hint = _HINTS.get(outcome.status or -1, "")
                 hint = f"; {hint.format(project=project_id)}" if hint else ""
@@ -265,6 +310,8 @@ def export_day(
             else:
                 wait = backoff_seconds(attempts, base_s=backoff_base_s, max_s=backoff_max_s, jitter=jitter, rand=rand)
                 why = "backoff"
+            if deadline_s is not None and spent() + wait >= deadline_s:
+                raise give_up(last_txt, attempts)
             logger.warning(
                 "mixpanel export %s: attempt %d/%d: %s: %s; retrying in %.2fs (%s)",
                 where,

@@ -6,26 +6,21 @@ error text, bounded and scrubbed of the secret."""
 from __future__ import annotations
 
 import email.utils
-import ipaddress
 import json
 import math
+import socket
+import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import requests
 
 from growth_pipeline.lib.ingest.mixpanel_export.day_file import WrittenBody, stream_to_temp
+from growth_pipeline.lib.ingest.mixpanel_export.endpoint import REGION_HOSTS, export_url  # noqa: F401 - re-exported
 from growth_pipeline.lib.ingest.mixpanel_export.service_account import ServiceAccount
-
-REGION_HOSTS = {
-    "us": "https://data.mixpanel.com",
-    "eu": "https://data-eu.mixpanel.com",
-    "in": "https://data-in.mixpanel.com",
-}
-EXPORT_PATH = "/api/2.0/export"
 
 #: Statuses worth retrying; every other non-200 status fails at once.
 RETRYABLE_STATUSES = frozenset({408, 429, 500, 502, 503, 504}) | frozenset(range(505, 600))
@@ -38,43 +33,8 @@ RETRYABLE_EXCEPTIONS: tuple[type[BaseException], ...] = (
 )
 
 _ERROR_BODY_BYTES = 64 * 1024  # at most this much of an error reply is read
-_CONNECT_TIMEOUT_CAP_S = 30.0
 _USER_AGENT = "growth_pipeline-mixpanel-export/1"
-
-
-def _is_loopback(host: str | None) -> bool:
-    if not host:
-        return False
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-def export_url(*, region: str = "us", base_url: str | None = None) -> str:
-    """The export endpoint for ``region`` (``us``/``eu``/``in``), or under ``base_url`` when given (a proxy
-    or a test server; the region is still checked). ``base_url`` must be ``https://`` (plain ``http://`` only
-    to a loopback address) and carry no credentials, query or fragment."""
-    if not isinstance(region, str) or region.strip().lower() not in REGION_HOSTS:
-        raise ValueError(f"unknown Mixpanel region {region!r}; allowed: {', '.join(sorted(REGION_HOSTS))}")
-    if base_url is None:
-        return REGION_HOSTS[region.strip().lower()] + EXPORT_PATH
-    parts = urlsplit(base_url.strip())
-    if parts.scheme not in ("https", "http") or not parts.hostname:
-        raise ValueError(f"base_url must be an http(s) URL with a host, got {base_url!r}")
-    if parts.username is not None or parts.password is not None:
-        # never echo it: it holds credentials
-        raise ValueError("base_url must not contain credentials; pass a ServiceAccount instead")
-    if parts.query or parts.fragment:
-        raise ValueError(f"base_url must not have a query or fragment, got {base_url!r}")
-    if parts.scheme == "http" and not _is_loopback(parts.hostname):
-        raise ValueError(
-            f"base_url {base_url!r} is plain http to a non-local host: the service account secret would travel "
-            "in clear; use https"
-        )
-    return base_url.strip().rstrip("/") + EXPORT_PATH
+_OUT_OF_TIME = "the body was still arriving when the time allowed for the day ran out"
 
 
 def export_params(project_id: str, day: date, *, time_in_ms: bool = False) -> dict[str, str]:
@@ -141,25 +101,70 @@ def _describe_exception(exc: BaseException, account: ServiceAccount) -> str:
     return account.scrub(f"{type(exc).__name__}: {exc}")
 
 
+def _socket_of(resp: requests.Response) -> socket.socket | None:
+    """The response's socket (urllib3 2.x keeps the connection on the response while streaming), or None."""
+    raw = getattr(resp, "raw", None)
+    sock = getattr(getattr(raw, "_connection", None), "sock", None)
+    if sock is None:
+        sock = getattr(getattr(getattr(getattr(raw, "_fp", None), "fp", None), "raw", None), "_sock", None)
+    return sock if isinstance(sock, socket.socket) else None
+
+
+class _Watchdog:
+    """Shuts the response's socket down once ``seconds`` have passed, so a body that trickles in (each read
+    within the read timeout, the whole never done) cannot outlive the deadline: the blocked read returns and
+    the download fails as cut."""
+
+    def __init__(self, resp: requests.Response, seconds: float):
+        self.fired = False
+        self._resp = resp
+        self._timer = threading.Timer(max(0.0, seconds), self._fire) if math.isfinite(seconds) else None
+        if self._timer is not None:
+            self._timer.daemon = True
+
+    def _fire(self) -> None:
+        self.fired = True
+        sock = _socket_of(self._resp)
+        if sock is not None:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def __enter__(self) -> _Watchdog:
+        if self._timer is not None:
+            self._timer.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+
+
 def attempt(
     session: requests.Session,
     *,
     url: str,
     params: dict[str, str],
     account: ServiceAccount,
-    timeout_s: float,
+    connect_timeout_s: float,
+    read_timeout_s: float,
+    remaining_s: float,
     dest_dir: Path,
     final_name: str,
     wall_clock: Callable[[], float],
 ) -> WrittenBody | Failure:
-    """One request. Returns what was written, or why not; raises only for local errors (disk, ...)."""
+    """One request, given at most ``remaining_s`` seconds in all: connecting waits at most ``connect_timeout_s``,
+    each read at most ``read_timeout_s`` (both capped by ``remaining_s``), and the body is cut when
+    ``remaining_s`` runs out. Returns what was written, or why not; raises only for local errors (disk, ...)."""
+    t0 = time.monotonic()
     try:
         resp = session.get(
             url,
             params=params,
             auth=requests.auth.HTTPBasicAuth(account.username, account.secret),
             headers={"Accept": "text/plain", "Accept-Encoding": "gzip", "User-Agent": _USER_AGENT},
-            timeout=(min(_CONNECT_TIMEOUT_CAP_S, timeout_s), timeout_s),
+            timeout=(min(connect_timeout_s, remaining_s), min(read_timeout_s, remaining_s)),
             stream=True,
             allow_redirects=False,  # the Authorization header goes to the export host and nowhere else
         )
@@ -176,9 +181,19 @@ def attempt(
                 retryable=resp.status_code in RETRYABLE_STATUSES,
                 retry_after_s=_parse_retry_after(resp.headers.get("Retry-After"), now=wall_clock()),
             )
-        try:
-            return stream_to_temp(resp, dest_dir, final_name)
-        except RETRYABLE_EXCEPTIONS as exc:
-            return Failure(200, f"body cut mid-stream ({_describe_exception(exc, account)})", retryable=True)
-        except requests.RequestException as exc:
-            return Failure(200, f"reading the body failed ({_describe_exception(exc, account)})", retryable=False)
+        with _Watchdog(resp, remaining_s - (time.monotonic() - t0)) as watchdog:
+            try:
+                written = stream_to_temp(resp, dest_dir, final_name)
+            except Exception as exc:
+                if watchdog.fired:
+                    return Failure(200, _OUT_OF_TIME, retryable=True)
+                if isinstance(exc, RETRYABLE_EXCEPTIONS):
+                    return Failure(200, f"body cut mid-stream ({_describe_exception(exc, account)})", retryable=True)
+                if isinstance(exc, requests.RequestException):
+                    why = f"reading the body failed ({_describe_exception(exc, account)})"
+                    return Failure(200, why, retryable=False)
+                raise  # a local error (disk full, ...)
+        if watchdog.fired:  # a body without a length ends "cleanly" when its socket is shut: not complete
+            written.tmp_path.unlink(missing_ok=True)
+            return Failure(200, _OUT_OF_TIME, retryable=True)
+        return written
