@@ -1,8 +1,8 @@
 -- Replace one day of core.user_daily (per canonical user: activity, sessions, revenue, outcomes and the
 -- first-seen facts observed that day) and core.user_daily_events (per user: count of each event).
 -- The caller wraps this in one transaction. Variables: day, signup_event, conversion_events (list),
--- goal_events (list), goal_key / goal_value (optional property condition), churn_event, revenue_property,
--- channel_props (list).
+-- goal_events (list), goal_path / goal_value (optional property condition), churn_event, revenue_path,
+-- channel_paths (list). Properties are named by JSON pointers (names.json_pointer), never spliced into a path.
 CREATE SCHEMA IF NOT EXISTS core;
 
 CREATE TABLE IF NOT EXISTS core.user_daily (
@@ -49,7 +49,7 @@ flagged AS (
         CASE WHEN lag(time) OVER w IS NULL OR time - lag(time) OVER w > INTERVAL 30 MINUTE THEN 1 ELSE 0 END
             AS new_session,
         list_filter(
-            list_transform(getvariable('channel_props'), lambda k: properties ->> ('$."' || k || '"')),
+            list_transform(getvariable('channel_paths'), lambda k: properties ->> k),
             lambda x: x IS NOT NULL AND x <> '' AND x <> '$direct')[1] AS channel_value,
         CASE
             WHEN properties ->> '$."$os"' = 'Android' THEN 'android'
@@ -60,8 +60,8 @@ flagged AS (
         END AS platform_value,
         event IN (SELECT unnest(getvariable('conversion_events'))) AS is_conversion,
         event IN (SELECT unnest(getvariable('goal_events')))
-            AND (getvariable('goal_key') IS NULL
-                 OR properties ->> ('$."' || getvariable('goal_key') || '"') = getvariable('goal_value')) AS is_goal
+            AND (getvariable('goal_path') IS NULL
+                 OR properties ->> getvariable('goal_path') = getvariable('goal_value')) AS is_goal
     FROM ev
     WINDOW w AS (PARTITION BY user_key ORDER BY time)
 )
@@ -70,7 +70,7 @@ SELECT
     user_key,
     count(*)::INTEGER AS events,
     sum(new_session)::INTEGER AS sessions,
-    coalesce(sum(TRY_CAST(properties ->> ('$."' || getvariable('revenue_property') || '"') AS DOUBLE))
+    coalesce(sum(TRY_CAST(properties ->> getvariable('revenue_path') AS DOUBLE))
              FILTER (WHERE is_conversion), 0) AS revenue,
     count(*) FILTER (WHERE is_conversion)::INTEGER AS purchases,
     count(*) FILTER (WHERE is_goal)::INTEGER AS goals,

@@ -13,6 +13,7 @@ import numpy as np
 import polars as pl
 
 from growth_pipeline.lib.analytics import charts
+from growth_pipeline.lib.features.names import json_pointer
 from growth_pipeline.lib.warehouse.sql import fetch, fetch_one, read_frame, run_sql, set_variables, table_exists
 
 TABLES = {
@@ -69,9 +70,9 @@ def channels(con, customer, as_of: date) -> Analysis:
     if customer.events.category_property:
         set_variables(
             con,
-            category_property=customer.events.category_property,
+            category_path=json_pointer(customer.events.category_property),
             conversion_events=customer.events.conversion,
-            revenue_property=customer.events.revenue_property or "",
+            revenue_path=json_pointer(customer.events.revenue_property) if customer.events.revenue_property else None,
         )
         run_sql(con, "marts_category_purchases", as_of=as_of)
     else:

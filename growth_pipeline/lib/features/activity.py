@@ -8,6 +8,7 @@ from datetime import date
 import duckdb
 
 from growth_pipeline.config import Customer
+from growth_pipeline.lib.features.names import json_pointer
 from growth_pipeline.lib.identities.stitching import ensure_identities_table
 from growth_pipeline.lib.warehouse.sql import fetch_one, run_sql, table_exists, transaction
 
@@ -25,7 +26,7 @@ class DayActivity:
 
 def activity_variables(customer: Customer) -> dict:
     ev = customer.events
-    goal_key, goal_value = (None, None)
+    goal_path, goal_value = (None, None)
     if ev.goal_condition:
         if len(ev.goal_condition) != 1:
             raise ValueError(
@@ -33,16 +34,17 @@ def activity_variables(customer: Customer) -> dict:
                 f"is supported, got {len(ev.goal_condition)}"
             )
         ((goal_key, raw_value),) = ev.goal_condition.items()
+        goal_path = json_pointer(goal_key)
         goal_value = str(raw_value).lower() if isinstance(raw_value, bool) else str(raw_value)
     return {
         "signup_event": ev.signup,
         "conversion_events": list(ev.conversion),
         "goal_events": list(ev.goal) or ["\x00no goal"],
-        "goal_key": goal_key,
+        "goal_path": goal_path,
         "goal_value": goal_value,
         "churn_event": ev.churn_event or "\x00no churn event",
-        "revenue_property": ev.revenue_property or "\x00no revenue",
-        "channel_props": list(ev.channel_properties),
+        "revenue_path": json_pointer(ev.revenue_property) if ev.revenue_property else None,
+        "channel_paths": [json_pointer(p) for p in ev.channel_properties],
     }
 
 

@@ -4,7 +4,9 @@ before that date.
 Inputs come from the customer's warehouse once (``read_activity``); ``build_features`` then filters to
 ``day <= as_of`` first, so nothing after the as-of date can reach a feature. Feature names follow fixed
 patterns that ``explain.describe`` turns into words (``recency_days``, ``events_7d``, ``trend_events_7v21``,
-``n_<event>_28d``, ``share_<event>_28d``, ``trend_<event>_7v21``, ``prop_<property>`` ...).
+``n_<event>_28d``, ``share_<event>_28d``, ``trend_<event>_7v21``, ``prop_<property>`` ...). ``<event>`` and
+``<property>`` are slugs of the customer's own names, unique per name (``names.unique_slugs``); ``Activity.labels``
+maps each such feature back to words in the customer's own event or property name.
 """
 
 from __future__ import annotations
@@ -12,10 +14,12 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from datetime import date, timedelta
+from functools import cached_property
 
 import duckdb
 import polars as pl
 
+from growth_pipeline.lib.features.names import distinct_labels, json_pointer, name_slug, unique_slugs
 from growth_pipeline.lib.warehouse.sql import fetch, read_frame
 
 WINDOWS = (1, 7, 28, 90)
@@ -24,10 +28,8 @@ TOP_EVENTS = 10
 IDENTITY_EVENTS = {"$identify", "$create_alias", "$merge"}
 CATEGORICAL = ("channel", "platform", "country", "city")
 META_COLUMNS = ("user_key", "as_of", "identified", "signup_day", "first_day", "last_day")
-
-
-def slug(text: str) -> str:
-    return re.sub(r"[^a-z0-9]+", "_", text.lower()).strip("_") or "x"
+# event slugs a per-event feature may not take: trend_events_7v21 is the trend of all events
+RESERVED_EVENT_SLUGS = frozenset({"events"})
 
 
 def event_label(name: str) -> str:
@@ -57,6 +59,16 @@ class Activity:
     # buy-till-you-die fits per as-of date (purchase_models.btyd_fits): shared by the models that train or score
     # on the same dates, so each date is fitted once
     btyd_fits: dict = field(default_factory=dict)
+
+    @cached_property
+    def event_slugs(self) -> dict[str, str]:
+        """Each top event -> its own slug in feature names (``n_<slug>_28d``)."""
+        return unique_slugs(self.top_events, reserved=RESERVED_EVENT_SLUGS)
+
+    @cached_property
+    def prop_slugs(self) -> dict[str, str]:
+        """Each of the customer's own properties -> its own slug in feature names (``prop_<slug>``)."""
+        return unique_slugs(self.custom_props)
 
     @property
     def first_day(self) -> date:
@@ -94,7 +106,11 @@ def select_custom_properties(
         return props
     # a property of the user (company size, role) keeps its value from event to event; one of the event (the
     # items in a basket, a page's title) changes all the time, and its "latest value" would be a misleading feature
-    values_per_user = dict(fetch(con, "features_property_values_per_user", properties=props))
+    values_per_user = dict(
+        fetch(
+            con, "features_property_values_per_user", properties=props, property_paths=[json_pointer(p) for p in props]
+        )
+    )
     return [p for p in props if values_per_user.get(p, 0.0) <= max_values_per_user]
 
 
@@ -131,25 +147,44 @@ def read_activity(
         else pl.DataFrame(schema={"day": pl.Date, "user_key": pl.Utf8, "event": pl.Utf8, "n": pl.Int32})
     )
     if custom:
-        props = read_frame(con, "features_user_properties", properties=custom, until=until)
+        props = read_frame(
+            con,
+            "features_user_properties",
+            properties=custom,
+            property_paths=[json_pointer(p) for p in custom],
+            until=until,
+        )
     else:
         props = pl.DataFrame(schema={"user_key": pl.Utf8, "property": pl.Utf8, "value": pl.Utf8, "since": pl.Date})
     identified = read_frame(con, "features_identified")
-    labels = {}
-    for e in top:
-        labels[f"n_{slug(e)}_28d"] = event_label(e)
-        labels[f"share_{slug(e)}_28d"] = event_label(e)
-        labels[f"trend_{slug(e)}_7v21"] = event_label(e)
-    for p in custom:
-        labels[f"prop_{slug(p)}"] = p.replace("_", " ")
     categories = None
     if category_property:
         # the user's favourite category (e.g. cuisine) is the one most of their events carry, not the last one
-        categories = read_frame(con, "features_categories", category_property=category_property, until=until)
-        labels[f"top_{slug(category_property)}"] = f"favourite {category_property.replace('_', ' ')}"
-    return Activity(
-        daily, events, props, identified, top, custom, channel_default, labels, category_property, categories
-    )
+        categories = read_frame(con, "features_categories", category_path=json_pointer(category_property), until=until)
+    act = Activity(daily, events, props, identified, top, custom, channel_default, {}, category_property, categories)
+    act.labels = feature_labels(act)
+    return act
+
+
+def feature_labels(act: Activity) -> dict[str, str]:
+    """Feature -> the words reasons use for it, in the customer's own event and property names; two names that
+    would read the same (``Task Created``, ``task_created``) read in their own spelling instead."""
+    labels = {}
+    event_words = distinct_labels(act.top_events, event_label, lambda e: f"{e} events")
+    for e, s in act.event_slugs.items():
+        for feature in (f"n_{s}_28d", f"share_{s}_28d", f"trend_{s}_7v21"):
+            labels[feature] = event_words[e]
+    prop_words = distinct_labels(act.custom_props, lambda p: p.replace("_", " ").strip(), lambda p: p)
+    for p, s in act.prop_slugs.items():
+        labels[f"prop_{s}"] = prop_words[p]
+    if act.category_property:
+        labels[category_feature(act.category_property)] = f"favourite {act.category_property.replace('_', ' ')}"
+    return labels
+
+
+def category_feature(category_property: str) -> str:
+    """The favourite category's feature (``top_cuisine``; its share is ``top_cuisine_share``)."""
+    return f"top_{name_slug(category_property)}"
 
 
 def _window(d: pl.DataFrame, as_of: date, days: int, end_offset: int = 0) -> pl.DataFrame:
@@ -226,17 +261,27 @@ def build_features(act: Activity, as_of: date) -> pl.DataFrame:
 
     # the mix of the top events over 28 days, and the trend of the most frequent ones
     ev = act.events.filter(pl.col("day") <= as_of)
-    e28 = _window(ev, as_of, 28).with_columns(pl.col("event").map_elements(slug, return_dtype=pl.Utf8).alias("s"))
+    # pivoted on the feature names themselves (never on bare slugs: an event named "User Key" is not the index)
+    slugs = act.event_slugs
+    e28 = _window(ev, as_of, 28).with_columns(pl.col("event").replace_strict(slugs, return_dtype=pl.Utf8).alias("s"))
     if not e28.is_empty():
         recent = e28.filter(pl.col("day") > as_of - timedelta(days=7))
-        counts = e28.group_by("user_key", "s").agg(pl.col("n").sum()).pivot(on="s", index="user_key", values="n")
-        counts = counts.rename({c: f"n_{c}_28d" for c in counts.columns if c != "user_key"})
+        counts = (
+            e28.group_by("user_key", "s")
+            .agg(pl.col("n").sum())
+            .with_columns(("n_" + pl.col("s") + "_28d").alias("s"))
+            .pivot(on="s", index="user_key", values="n")
+        )
         out = out.join(counts, on="user_key", how="left")
-        r7 = recent.group_by("user_key", "s").agg(pl.col("n").sum()).pivot(on="s", index="user_key", values="n")
-        r7 = r7.rename({c: f"_r7_{c}" for c in r7.columns if c != "user_key"})
+        r7 = (
+            recent.group_by("user_key", "s")
+            .agg(pl.col("n").sum())
+            .with_columns(("_r7_" + pl.col("s")).alias("s"))
+            .pivot(on="s", index="user_key", values="n")
+        )
         out = out.join(r7, on="user_key", how="left")
     for e in act.top_events:
-        s = slug(e)
+        s = slugs[e]
         n = f"n_{s}_28d"
         if n not in out.columns:
             out = out.with_columns(pl.lit(0).alias(n))
@@ -250,7 +295,7 @@ def build_features(act: Activity, as_of: date) -> pl.DataFrame:
             .alias(f"share_{s}_28d")
         )
     for e in act.top_events[:TREND_EVENTS]:
-        s = slug(e)
+        s = slugs[e]
         out = out.with_columns(
             _ratio(pl.col(f"_r7_{s}"), pl.col(f"n_{s}_28d") - pl.col(f"_r7_{s}")).alias(f"trend_{s}_7v21")
         )
@@ -263,19 +308,21 @@ def build_features(act: Activity, as_of: date) -> pl.DataFrame:
             .sort("since")
             .group_by("user_key", "property")
             .agg(pl.col("value").last())
-            .with_columns(pl.col("property").map_elements(lambda p: f"prop_{slug(p)}", return_dtype=pl.Utf8))
+            .with_columns(
+                ("prop_" + pl.col("property").replace_strict(act.prop_slugs, return_dtype=pl.Utf8)).alias("property")
+            )
             .pivot(on="property", index="user_key", values="value")
         )
         out = out.join(props, on="user_key", how="left")
         for p in act.custom_props:
-            name = f"prop_{slug(p)}"
+            name = f"prop_{act.prop_slugs[p]}"
             if name not in out.columns:
                 out = out.with_columns(pl.lit(None, pl.Utf8).alias(name))
             numeric = out[name].cast(pl.Float64, strict=False)
             if numeric.null_count() == out[name].null_count():  # every known value is a number
                 out = out.with_columns(numeric.alias(name))
     if act.categories is not None and act.category_property:
-        name = f"top_{slug(act.category_property)}"
+        name = category_feature(act.category_property)
         cat = (
             act.categories.filter(pl.col("day") <= as_of)
             .group_by("user_key", "value")

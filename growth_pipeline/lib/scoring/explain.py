@@ -187,10 +187,11 @@ def _category(value: Any) -> str | None:
 
 # ------------------------------------------------------------------------------------------------- describe
 
-_WINDOW_RE = re.compile(r"^(events|sessions|active_days|revenue|purchases)_(\d+)d$")
+# [0-9], not \d: a slug may hold digits of any script (features.names), the windows are ASCII
+_WINDOW_RE = re.compile(r"^(events|sessions|active_days|revenue|purchases)_([0-9]+)d$")
 _TREND_RE = re.compile(r"^trend_(.+)_7v21$")
-_N_RE = re.compile(r"^n_(.+)_(\d+)d$")
-_SHARE_RE = re.compile(r"^share_(.+)_(\d+)d$")
+_N_RE = re.compile(r"^n_(.+)_([0-9]+)d$")
+_SHARE_RE = re.compile(r"^share_(.+)_([0-9]+)d$")
 _PROP_RE = re.compile(r"^prop_(.+)$")
 
 _FIXED = {
@@ -226,7 +227,7 @@ _AMOUNT = {
 }
 
 
-def _describe_purchase(feature: str, v: float | None) -> str | None:
+def _describe_purchase(feature: str, v: float | None, labels: dict[str, str] | None = None) -> str | None:
     """Words for the purchase-history features, or None when ``feature`` is not one of them."""
     if feature in _PERCENT:
         return None if v is None else f"{int(math.floor(v * 100 + 0.5))}% {_PERCENT[feature]}"
@@ -261,8 +262,11 @@ def _describe_purchase(feature: str, v: float | None) -> str | None:
     if feature == "identified":
         return None if v is None else ("identified user" if v else "anonymous user")
     if feature.startswith("top_") and feature.endswith("_share"):
-        thing = feature.removeprefix("top_").removesuffix("_share").replace("_", " ")
-        return None if v is None else f"{int(math.floor(v * 100 + 0.5))}% of events in their favourite {thing}"
+        # the words of the favourite category feature ("favourite cuisine", in the customer's own property name)
+        thing = (labels or {}).get(feature.removesuffix("_share")) or "favourite " + _words(
+            feature.removeprefix("top_").removesuffix("_share")
+        )
+        return None if v is None else f"{int(math.floor(v * 100 + 0.5))}% of events in their {thing}"
     if feature == "purchase_overdue_ratio":
         if v is None:
             return "no usual gap between purchases yet"
@@ -378,7 +382,7 @@ def describe(feature: str, value: Any, labels: dict[str, str] | None = None) -> 
         return f"{name} is {text}"
 
     v = _num(value)
-    if (phrase := _describe_purchase(feature, v)) is not None:
+    if (phrase := _describe_purchase(feature, v, labels)) is not None:
         return phrase
 
     if kind == "recency_days":
