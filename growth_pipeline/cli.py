@@ -184,6 +184,7 @@ def cmd_generate_demo(args, out: TextIO | None = None) -> int:
             days=args.days,
             seed=args.seed,
             behaviour_change=getattr(args, "behaviour_change", None),
+            outcome_change=getattr(args, "outcome_change", None),
         )
         summary = generate_demo(spec, paths.demo_dir / customer)
         out.write(
@@ -378,6 +379,21 @@ def _behaviour_change(text: str):
         ) from None
 
 
+def _outcome_change(text: str):
+    from growth_pipeline.lib.demo.spec import OUTCOME_HAZARDS, OutcomeChange
+
+    try:
+        day, hazard, event, factor = text.split(":")
+        if hazard not in OUTCOME_HAZARDS:
+            raise ValueError(hazard)
+        return OutcomeChange(date.fromisoformat(day), hazard, event, float(factor))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected DAY:HAZARD:EVENT:FACTOR with HAZARD one of {', '.join(OUTCOME_HAZARDS)}, "
+            f"e.g. '2026-09-01:churn:Task Created:6'; got {text!r}"
+        ) from None
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="growth-pipeline", description=__doc__.split("\n")[0])
     sub = p.add_subparsers(dest="command", required=True)
@@ -409,6 +425,15 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="DAY:EVENT:FACTOR",
         help="from DAY on, the rate of EVENT is multiplied by FACTOR, e.g. '2026-10-01:Task Created:0.5' "
         "(the days before DAY stay byte-identical)",
+    )
+    g.add_argument(
+        "--outcome-change",
+        type=_outcome_change,
+        default=None,
+        metavar="DAY:HAZARD:EVENT:FACTOR",
+        help="concept drift: from DAY on, the daily HAZARD (churn, conversion or goal) of the users who do EVENT "
+        "often is multiplied by FACTOR, e.g. '2026-09-01:churn:Task Created:6' (heavy task users lose their "
+        "protection against churn; the days before DAY stay byte-identical)",
     )
     m = sub.add_parser("materialize", help="materialize one customer's partitions for a date range")
     m.add_argument("--customer", required=True)
