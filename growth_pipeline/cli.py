@@ -259,7 +259,9 @@ def cmd_materialize(args) -> int:
 
 def cmd_retrain_on_drift(args) -> int:
     """Evaluate the retrain_on_drift sensor once, in this process, and run what it requests (what the Dagster
-    daemon does every minute when `dagster dev` runs). Its cursor is kept under GROWTH_HOME/state."""
+    daemon does every minute when `dagster dev` runs). Its cursor is kept under GROWTH_HOME/state; what was
+    requested is recorded in GROWTH_HOME/state/retrain_requests.json, shared with the daemon's sensor, so a
+    retrain is never requested twice for one shift."""
     import dagster as dg
 
     from growth_pipeline.definitions import defs
@@ -275,7 +277,10 @@ def cmd_retrain_on_drift(args) -> int:
     cursor_file.parent.mkdir(parents=True, exist_ok=True)
     cursor_file.write_text(result.cursor or "")
     if not result.run_requests:
-        print("retrain-on-drift: no model needs retraining (or its cooldown has not passed)")
+        print(
+            "retrain-on-drift: no model needs retraining (or it waits for post-drift labels, was already "
+            "requested for this shift, or its cooldown has not passed)"
+        )
         return 0
     ok = True
     for req in result.run_requests:
