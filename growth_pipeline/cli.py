@@ -184,6 +184,7 @@ def cmd_generate_demo(args, out: TextIO | None = None) -> int:
             days=args.days,
             seed=args.seed,
             behaviour_change=getattr(args, "behaviour_change", None),
+            outcome_change=getattr(args, "outcome_change", None),
         )
         summary = generate_demo(spec, paths.demo_dir / customer)
         out.write(
@@ -258,7 +259,9 @@ def cmd_materialize(args) -> int:
 
 def cmd_retrain_on_drift(args) -> int:
     """Evaluate the retrain_on_drift sensor once, in this process, and run what it requests (what the Dagster
-    daemon does every minute when `dagster dev` runs). Its cursor is kept under GROWTH_HOME/state."""
+    daemon does every minute when `dagster dev` runs). Its cursor is kept under GROWTH_HOME/state; what was
+    requested is recorded in GROWTH_HOME/state/retrain_requests.json, shared with the daemon's sensor, so a
+    retrain is never requested twice for one shift."""
     registry = load_customers()  # a wrong customers.yaml stops here, before Dagster is started
     import dagster as dg
 
@@ -275,7 +278,10 @@ def cmd_retrain_on_drift(args) -> int:
     cursor_file.parent.mkdir(parents=True, exist_ok=True)
     cursor_file.write_text(result.cursor or "")
     if not result.run_requests:
-        print("retrain-on-drift: no model needs retraining (or its cooldown has not passed)")
+        print(
+            "retrain-on-drift: no model needs retraining (or it waits for post-drift labels, was already "
+            "requested for this shift, or its cooldown has not passed)"
+        )
         return 0
     ok = True
     for req in result.run_requests:
@@ -379,6 +385,21 @@ def _behaviour_change(text: str):
         ) from None
 
 
+def _outcome_change(text: str):
+    from growth_pipeline.lib.demo.spec import OUTCOME_HAZARDS, OutcomeChange
+
+    try:
+        day, hazard, event, factor = text.split(":")
+        if hazard not in OUTCOME_HAZARDS:
+            raise ValueError(hazard)
+        return OutcomeChange(date.fromisoformat(day), hazard, event, float(factor))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected DAY:HAZARD:EVENT:FACTOR with HAZARD one of {', '.join(OUTCOME_HAZARDS)}, "
+            f"e.g. '2026-09-01:churn:Task Created:6'; got {text!r}"
+        ) from None
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="growth-pipeline", description=__doc__.split("\n")[0])
     sub = p.add_subparsers(dest="command", required=True)
@@ -410,6 +431,15 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="DAY:EVENT:FACTOR",
         help="from DAY on, the rate of EVENT is multiplied by FACTOR, e.g. '2026-10-01:Task Created:0.5' "
         "(the days before DAY stay byte-identical)",
+    )
+    g.add_argument(
+        "--outcome-change",
+        type=_outcome_change,
+        default=None,
+        metavar="DAY:HAZARD:EVENT:FACTOR",
+        help="concept drift: from DAY on, the daily HAZARD (churn, conversion or goal) of the users who do EVENT "
+        "often is multiplied by FACTOR, e.g. '2026-09-01:churn:Task Created:6' (heavy task users lose their "
+        "protection against churn; the days before DAY stay byte-identical)",
     )
     m = sub.add_parser("materialize", help="materialize one customer's partitions for a date range")
     m.add_argument("--customer", required=True)

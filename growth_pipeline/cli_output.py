@@ -215,4 +215,9 @@ def drift_lines(meta: dict) -> list[str]:
         for customer, models in asked.items()
         for model, reason in models.items()
     ]
+    lines += [
+        f"drift: {customer}/{model}: {status}"  # "retrain pending until <day>: <reasons>"
+        for customer, models in (meta.get("retrain_pending") or {}).items()
+        for model, status in models.items()
+    ]
     return lines or ["drift: no model asks to be retrained"]

@@ -272,6 +272,9 @@ class MonitoringSettings(_Strict):
     performance_margin: float = Field(default=0.05, ge=0.0, le=1.0)  # realised AUC/Gini this far under test: retrain
     min_outcomes: int = Field(default=30, ge=5)  # positives and negatives needed for realised AUC
     cooldown_days: int = Field(default=7, ge=0, le=365)  # at most one retrain request per model per cooldown
+    retrain_wait_horizons: float = Field(default=2.0, ge=0.0, le=10.0)  # after a shift begins, wait this many
+    # label horizons before retraining (2: a post-drift training snapshot's labels mature before a post-drift test)
+    min_post_drift_users: int = Field(default=200, ge=0)  # ...and until this many post-drift users are labelled
 
 
 class AnalyticsSettings(_Strict):

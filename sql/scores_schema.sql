@@ -39,8 +39,15 @@ CREATE TABLE IF NOT EXISTS marts.model_drift (
     realised_value            DOUBLE,      -- of the scores published that day
     realised_test_value       DOUBLE,      -- what the model scored on its test set
     realised_outcomes         INTEGER,     -- positives (ltv: payers) among the realised users
+    shift_start               DATE,        -- the first scored day of the drift episode (inputs or scores drifted)
+    retrain_after             DATE,        -- the first day post-drift data can train and test a retrain
+    status                    VARCHAR,     -- retrain requested | retrain pending until <day> | no retrain: ...
     PRIMARY KEY (day, model)
 );
+-- warehouses created before drift episodes were recorded
+ALTER TABLE marts.model_drift ADD COLUMN IF NOT EXISTS shift_start DATE;
+ALTER TABLE marts.model_drift ADD COLUMN IF NOT EXISTS retrain_after DATE;
+ALTER TABLE marts.model_drift ADD COLUMN IF NOT EXISTS status VARCHAR;
 -- One row per day, model and feature.
 CREATE TABLE IF NOT EXISTS marts.feature_drift (
     day               DATE NOT NULL,

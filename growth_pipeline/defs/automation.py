@@ -16,7 +16,7 @@ import dagster as dg
 from growth_pipeline.defs.models import REASON_TAG, TRIGGER_TAG
 from growth_pipeline.defs.partitions import customer_day_partitions, customer_partitions
 from growth_pipeline.defs.resources import GrowthResource
-from growth_pipeline.lib.automation.retraining import DriftSignal, RetrainState, plan, yesterday
+from growth_pipeline.lib.automation.retraining import DriftSignal, RequestLog, RetrainState, plan, yesterday
 from growth_pipeline.pipeline_shape import CUSTOMER_TAG, DAILY_JOBS, MODEL_ASSET_NAMES, model_asset_name, next_daily_job
 
 DAY_TAG = "growth/day"
@@ -105,9 +105,11 @@ def daily_pipeline_next_stage(context: dg.RunStatusSensorContext):
     minimum_interval_seconds=60,
     default_status=dg.DefaultSensorStatus.RUNNING,
     description="Retrains a customer's model when model_drift says its world changed (feature or score "
-    "drift over the customer's thresholds) or its published scores underperform; at most one "
-    "request per customer and model per cooldown (customers.yaml monitoring.cooldown_days, in "
-    "days of data). The retrained model goes through the same champion/challenger gate.",
+    "drift over the customer's thresholds) or its published scores underperform, once post-drift data can "
+    "train and test it (model_drift waits about two label horizons after the shift began); at most one "
+    "request per customer, model and shift, and per cooldown (customers.yaml monitoring.cooldown_days, in "
+    "days of data), recorded in GROWTH_HOME/state/retrain_requests.json, which the retrain-on-drift command "
+    "shares. The retrained model goes through the same champion/challenger gate.",
 )
 def retrain_on_drift(context: dg.SensorEvaluationContext, growth: GrowthResource):
     state = RetrainState.from_cursor(context.cursor)
@@ -121,21 +123,37 @@ def retrain_on_drift(context: dg.SensorEvaluationContext, growth: GrowthResource
         mat = record.asset_materialization
         keys = customer_day_partitions.get_partition_key_from_str(mat.partition).keys_by_dimension
         retrain = mat.metadata.get("retrain")
+        starts = mat.metadata.get("shift_start")
+        starts = starts.value if starts is not None else {}
         for customer, models in (retrain.value if retrain is not None else {}).items():
             for model, reason in models.items():
-                signals.append(DriftSignal(customer, model, date.fromisoformat(keys["day"]), reason, record.storage_id))
+                start = starts.get(customer, {}).get(model)
+                signals.append(
+                    DriftSignal(
+                        customer,
+                        model,
+                        date.fromisoformat(keys["day"]),
+                        reason,
+                        record.storage_id,
+                        date.fromisoformat(start) if start else None,
+                    )
+                )
         state.after_storage_id = record.storage_id
     if not signals:
         return dg.SensorResult(skip_reason="no model asked to be retrained", cursor=state.to_cursor())
     registry = growth.registry()
     cooldowns = {c.id: c.monitoring.cooldown_days for c in registry.customers}
+    with RequestLog.locked(growth.paths.state_dir) as log:  # shared with the retrain-on-drift command
+        decisions = plan(signals, state, cooldowns, log)
     requests = []
-    for d in plan(signals, state, cooldowns):
+    for d in decisions:
         s = d.signal
         if not d.request:
             context.log.info(f"{s.customer}/{s.model}: drift on {s.day} not acted on: {d.why}")
             continue
-        context.log.info(f"{s.customer}/{s.model}: retraining requested (drift on {s.day}): {s.reason}")
+        context.log.info(
+            f"{s.customer}/{s.model}: retraining requested (drift on {s.day}, shift began {s.shift_start}): {s.reason}"
+        )
         requests.append(
             dg.RunRequest(
                 run_key=f"retrain:{s.customer}:{s.model}:{s.storage_id}",

@@ -73,7 +73,8 @@ def model_drift(context: dg.AssetExecutionContext, growth: GrowthResource, mlflo
     of the scores themselves; and realised performance: once the label window of an earlier scoring day has
     matured, the AUC (ltv: normalized Gini and total against actual) of the scores published that day against
     what happened. Thresholds: customers.yaml `monitoring`. The metadata `retrain` lists the models the
-    `retrain_on_drift` sensor should retrain, with the reasons."""
+    `retrain_on_drift` sensor should retrain, with the reasons; `shift_start` when each drifting model's shift
+    began; `retrain_pending` the drifting models that wait for post-drift labels ("retrain pending until <day>")."""
     try:
         checked = check_drift(
             growth.warehouses, growth.registry(), group_by_customer(customer_days(context)), mlflow.uri(growth.paths)
@@ -83,6 +84,8 @@ def model_drift(context: dg.AssetExecutionContext, growth: GrowthResource, mlflo
     return dg.MaterializeResult(
         metadata={
             "retrain": dg.MetadataValue.json(checked.retrain),
+            "shift_start": dg.MetadataValue.json(checked.shift_start),
+            "retrain_pending": dg.MetadataValue.json(checked.pending),
             "models_to_retrain": checked.models_to_retrain,
             "dagster/row_count": checked.rows,
             "verdicts": dg.MetadataValue.md(checked.verdict_table()),

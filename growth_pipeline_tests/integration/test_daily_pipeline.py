@@ -73,16 +73,13 @@ def world(tmp_path_factory):
         generate_demo(
             DemoSpec("powerplay", n_users=1500, start=START, days=DAYS, seed=11, behaviour_change=change), root / name
         )
-        entries.append(
-            customer_like(
-                base,
-                name,
-                root / name,
-                conversion={"enabled": False},
-                goal={"enabled": False},
-                ltv={"horizon_days": 14},
-            )
+        entry = customer_like(
+            base, name, root / name, conversion={"enabled": False}, goal={"enabled": False}, ltv={"horizon_days": 14}
         )
+        # retrain as soon as drift is seen: these tests are about the sensor's plumbing (the wait for post-drift
+        # labels is pinned in lib/automation/test_retrain_timing.py)
+        wait = entry.monitoring.model_copy(update={"retrain_wait_horizons": 0.0, "min_post_drift_users": 0})
+        entries.append(entry.model_copy(update={"monitoring": wait}))
     cfg = root / "customers.yaml"
     cfg.write_text(customers_yaml(entries))
     mp = pytest.MonkeyPatch()

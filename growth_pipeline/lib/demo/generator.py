@@ -9,7 +9,8 @@ outcome times) and ``truth.json`` (generator parameters and formulas)::
 The steps, one module each: the customers' apps (apps.py) and population (population.py), the hidden daily
 process (simulate.py), the JSON lines and their dirt (records.py), the day files (writer.py) and the truth files
 (truth.py). Four independent random streams (profiles, simulation, formatting, behaviour change) keep the truth
-independent of formatting and of a behaviour change.
+independent of formatting and of a behaviour change. An outcome change (concept drift) only changes hazards from
+its start day on, and draws nothing, so the files before that day are byte-identical with or without it.
 
 Determinism: one spec + seed gives byte-identical files (gzip mtime 0, no set/dict-order randomness). Re-running
 into the same directory first deletes this layout's previous export files (only those), then rewrites.
@@ -28,7 +29,7 @@ from growth_pipeline.lib.demo.apps import CustomerApp, customer_app
 from growth_pipeline.lib.demo.population import check_vocabularies, parameters, profiles
 from growth_pipeline.lib.demo.records import RecordFormatter
 from growth_pipeline.lib.demo.simulate import Simulation, day_grid
-from growth_pipeline.lib.demo.spec import ANON_VISITOR_SHARE, DEMO_TIMEZONES, DemoSpec, DemoSummary
+from growth_pipeline.lib.demo.spec import ANON_VISITOR_SHARE, DEMO_TIMEZONES, OUTCOME_HAZARDS, DemoSpec, DemoSummary
 from growth_pipeline.lib.demo.truth import truth_frame, truth_meta
 from growth_pipeline.lib.demo.writer import DayFileWriter, clean_layout
 
@@ -47,6 +48,15 @@ def _check_spec(spec: DemoSpec, app: CustomerApp) -> None:
             )
         if bc.factor < 0:
             raise ValueError("behaviour_change.factor must be >= 0")
+    oc = spec.outcome_change
+    if oc is not None:
+        if oc.hazard not in OUTCOME_HAZARDS:
+            raise ValueError(f"outcome_change.hazard must be one of {sorted(OUTCOME_HAZARDS)}, got {oc.hazard!r}")
+        usable = [a for a in app.activity if a != app.goal_event]  # the goal event is only repeated after the goal
+        if oc.event not in usable:
+            raise ValueError(f"outcome_change.event must be one of the activity events {usable}, got {oc.event!r}")
+        if oc.factor < 0:
+            raise ValueError("outcome_change.factor must be >= 0")
 
 
 def generate_demo(spec: DemoSpec, out_dir: Path) -> DemoSummary:

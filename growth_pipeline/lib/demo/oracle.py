@@ -70,8 +70,11 @@ def observed_state_probability(truth: pl.DataFrame, test: pl.DataFrame, as_of: d
     engaged = alive.with_columns(pl.lit(None, pl.Date).alias("fade_start_date"))
     fading = alive.with_columns(pl.lit(as_of).alias("fade_start_date"))
     value = "expected_revenue" if kind == "ltv" else "probability"
+    churn_hazard = pl.col("churn_hazard")
+    if "churn_hazard_after_change" in truth.columns and truth.height and as_of >= truth["outcome_change_date"][0]:
+        churn_hazard = pl.col("churn_hazard_after_change").alias("churn_hazard")  # after an outcome change
     rows = test.select("user_key", pl.col("recency_days").fill_null(0)).join(
-        truth.select(pl.col("user_id").alias("user_key"), "churn_hazard", "fade_exit_hazard", "sessions_per_day"),
+        truth.select(pl.col("user_id").alias("user_key"), churn_hazard, "fade_exit_hazard", "sessions_per_day"),
         on="user_key",
         how="left",
         maintain_order="left",

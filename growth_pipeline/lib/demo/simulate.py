@@ -23,7 +23,10 @@ expectation is exactly ``mean_order_value``. ``activity_rate = sessions_per_day 
 rate of one activity/session event from its start date (thinning, or extra copies when factor > 1; for the
 goal event only its repeats after the goal); outcome events (sign-up, purchase, first goal, cancellation,
 identity) are refused. It never touches the hazards, and the simulation draws are independent of it: the truth
-and every file before the change date are byte-identical with or without it.
+and every file before the change date are byte-identical with or without it. ``outcome_change`` is concept drift:
+from its start day on, one hazard of the users who often do one activity event is multiplied by a factor (see
+``outcome_change_parameters``); it draws nothing, so every file before its start day is byte-identical too, and
+truth.parquet carries the hazards after the change (``<hazard>_after_change``, ``outcome_change_date``).
 
 Users may have anonymous visits 1-5 days before signing up; extra anonymous visitors (25% of ``n_users``) never
 sign up. Legacy ID-merge users send an ``$identify`` or ``$create_alias`` event a second before signing up.
@@ -44,7 +47,9 @@ from growth_pipeline.lib.demo.spec import (
     FADE_OUTCOME_FACTOR,
     GRADUAL_FADE_EXIT_HAZARD,
     GRADUAL_SHARE,
+    OUTCOME_HAZARDS,
     DemoSpec,
+    OutcomeChange,
 )
 
 # identity kind of a record: which identity properties it carries (see records.user_fragments)
@@ -111,6 +116,23 @@ def _pick(rng, n, names_probs, app: CustomerApp) -> np.ndarray:
     if len(codes) == 1:
         return np.full(n, codes[0], dtype=np.int64)
     return codes[rng.choice(len(codes), size=n, p=normalised(probs))]
+
+
+def outcome_change_parameters(
+    app: CustomerApp, par: dict[str, np.ndarray], mix_pre_cum: np.ndarray, oc: OutcomeChange
+) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """The users an outcome change touches (expected daily count of ``oc.event`` before the goal at or above the
+    population's median) and the daily parameters from its start day on (``oc.hazard`` multiplied by
+    ``oc.factor`` for them, clipped to the hazard's usual bounds; everything else unchanged)."""
+    k = app.activity.index(oc.event)
+    share = np.diff(mix_pre_cum, axis=1, prepend=0.0)[:, k]
+    rate = par["sessions_per_day"] * par["events_per_session"] * share
+    segment = rate >= np.median(rate) if len(rate) else np.zeros(0, dtype=bool)
+    lo, hi = OUTCOME_HAZARDS[oc.hazard]
+    key = f"{oc.hazard}_hazard"
+    after = dict(par)
+    after[key] = np.where(segment, np.clip(par[key] * oc.factor, lo, hi), par[key])
+    return segment, after
 
 
 class _Rows:
@@ -244,6 +266,11 @@ class Simulation:
         bc = spec.behaviour_change
         self.bc_code = app.code(bc.event) if bc is not None else -1
         self.bc_day = (bc.start - spec.start).days if bc is not None else 0
+        self.oc_day, self.oc_segment, self.par_after = days + 1, np.zeros(n, dtype=bool), par
+        oc = spec.outcome_change
+        if oc is not None:
+            self.oc_day = (oc.start - spec.start).days
+            self.oc_segment, self.par_after = outcome_change_parameters(app, par, self.mix_pre_cum, oc)
 
         self.state = np.zeros(n, dtype=np.int8)  # 0 not signed up, 1 A, 2 B, 3 D
         self.age = np.zeros(n, dtype=np.int64)  # days spent fading
@@ -281,7 +308,8 @@ class Simulation:
     def _advance(self, d: int) -> _Today:
         """Steps 1-3 of the process: transitions, then today's outcomes and session counts (fixed-size draws keep
         the stream independent of formatting)."""
-        rng, par, n, state, age = self.rng, self.par, self.n, self.state, self.age
+        rng, n, state, age = self.rng, self.n, self.state, self.age
+        par = self.par_after if d >= self.oc_day else self.par  # an outcome change: new hazards, same draws
         u_ab, u_cancel, u_exit, u_conv, u_goal = rng.random((5, n))
         in_a = state == 1
         to_b = in_a & (u_ab < par["churn_hazard"])

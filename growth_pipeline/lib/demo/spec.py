@@ -1,6 +1,6 @@
-"""What a demo run is asked for (``DemoSpec``, ``BehaviourChange``) and what it reports (``DemoSummary``), with the
-demo customers' timezones and file layouts and the constants of the hidden process (also written to truth.json
-and, per user, to truth.parquet)."""
+"""What a demo run is asked for (``DemoSpec``, ``BehaviourChange``, ``OutcomeChange``) and what it reports
+(``DemoSummary``), with the demo customers' timezones and file layouts and the constants of the hidden process
+(also written to truth.json and, per user, to truth.parquet)."""
 
 from __future__ import annotations
 
@@ -31,6 +31,23 @@ class BehaviourChange:
     factor: float
 
 
+OUTCOME_HAZARDS = {"churn": (0.001, 0.25), "conversion": (1e-4, 0.08), "goal": (0.002, 0.3)}  # name -> clip bounds
+
+
+@dataclass(frozen=True)
+class OutcomeChange:
+    """Concept drift: from local date ``start`` on, the daily ``hazard`` ("churn", "conversion" or "goal") of the
+    users who do activity event ``event`` often (their expected daily count of it, before the goal, at or above
+    the population's median) is multiplied by ``factor`` (then clipped to the hazard's usual bounds). The inputs
+    barely move; what they mean for the outcome does: e.g. ``churn``, ``Task Created``, 6 ends the protection
+    that heavy task users (the engaged ones) had against churn, and turns it into a risk."""
+
+    start: date
+    hazard: str
+    event: str
+    factor: float
+
+
 @dataclass(frozen=True)
 class DemoSpec:
     customer: str  # "powerplay" | "foodie"
@@ -43,6 +60,7 @@ class DemoSpec:
     malformed_per_day: int = 3
     time_in_project_timezone: bool = False
     behaviour_change: BehaviourChange | None = None
+    outcome_change: OutcomeChange | None = None
     project_id: str = "2195193"
 
 

@@ -20,6 +20,8 @@ goal reached iff ``goal_date <= as_of``. The window is the days ``as_of+1 .. as_
 ``true_outcome_probability(truth, kind, as_of, horizon_days)`` returns (user_id, probability) for kinds
 "churn" (users alive at as_of), "conversion" (alive, not converted), "goal" (alive, goal not reached) and
 (user_id, expected_revenue) for "ltv" (every user signed up by as_of; 0.0 if already churned).
+With an outcome change (concept drift) truth.parquet also holds ``outcome_change_date`` and each hazard after
+it (``churn_hazard_after_change``, ...): on the window's days from that date on the recursions use those.
 Because the oracle knows the hidden A/B state, it is an upper reference: models only see the fade as a
 noisy decline in activity (``hidden_state=False`` gives the weaker traits-only reference, every alive user
 treated as in A). Measured on powerplay, 20k users, as_of day 90, 29-day churn: oracle AUC 0.75, traits-only
@@ -117,6 +119,12 @@ def truth_frame(app: CustomerApp, spec: DemoSpec, p: dict, par: dict[str, np.nda
         "goal_hazard",
     ):
         cols[k] = pl.Series(np.asarray(par[k], dtype=np.float64))
+    oc = spec.outcome_change
+    if oc is not None:  # concept drift: the hazards from outcome_change_date on (equal to the above for others)
+        cols["outcome_change_date"] = pl.Series([oc.start] * n, dtype=pl.Date)
+        cols["in_outcome_change"] = pl.Series(sim.oc_segment.astype(bool))
+        for k in ("churn_hazard", "conversion_hazard", "goal_hazard"):
+            cols[f"{k}_after_change"] = pl.Series(np.asarray(sim.par_after[k], dtype=np.float64))
     cols["fade_exit_hazard"] = pl.Series(q_exit.astype(np.float64))
     cols["fade_outcome_factor"] = pl.Series(np.full(n, FADE_OUTCOME_FACTOR))
     cols["cancel_probability"] = pl.Series(np.full(n, float(app.cancel_probability)))
@@ -197,6 +205,19 @@ def truth_meta(app: CustomerApp, spec: DemoSpec, summary: DemoSummary, truth: pl
             "other": "forward recursion over {A,B} x {not converted, converted, cancelled}: see "
             "growth_pipeline.lib.demo.truth.true_outcome_probability",
         },
+        "outcome_change": None
+        if spec.outcome_change is None
+        else {
+            "start": spec.outcome_change.start.isoformat(),
+            "hazard": spec.outcome_change.hazard,
+            "event": spec.outcome_change.event,
+            "factor": spec.outcome_change.factor,
+            "users": "expected daily count of the event before the goal (sessions_per_day * events_per_session * "
+            "the user's mix share of it) at or above the population's median",
+            "users_in_change": int(truth["in_outcome_change"].sum()),
+            "after": f"{spec.outcome_change.hazard}_hazard_after_change = clip({spec.outcome_change.hazard}_hazard "
+            f"* {spec.outcome_change.factor}) for them, from local day {spec.outcome_change.start} on",
+        },
         "truth_rows": truth.height,
         "realised": {
             "churned": int(truth["churn_time"].is_not_null().sum()),
@@ -207,19 +228,26 @@ def truth_meta(app: CustomerApp, spec: DemoSpec, summary: DemoSummary, truth: pl
     }
 
 
+def _on_day(x, j: int):
+    """Day ``j`` (0-based) of a hazard given either as one array for every day or as a list of per-day arrays."""
+    return x[j] if isinstance(x, list) else x
+
+
 def first_outcome_probability(
     engaged, fading, churn_hazard, exit_hazard, hazard, fade_factor, horizon_days: int
 ) -> np.ndarray:
     """P(a first outcome event, such as the goal or a conversion, in the next ``horizon_days`` days) of users
     engaged / fading now (probabilities, broadcastable arrays) under the daily process: each day the engaged may
     start to fade, the fading may drop out, and the live ones reach the outcome with ``hazard`` (times
-    ``fade_factor`` while fading)."""
+    ``fade_factor`` while fading). ``churn_hazard`` and ``hazard`` may also be lists of per-day arrays (an
+    outcome change inside the window)."""
     a, b = engaged, fading
     got = 0.0
-    for _ in range(horizon_days):
-        b = (b + a * churn_hazard) * (1 - exit_hazard)
-        a = a * (1 - churn_hazard)
-        ga, gb = a * hazard, b * np.minimum(hazard * fade_factor, 1.0)
+    for j in range(horizon_days):
+        p, hz = _on_day(churn_hazard, j), _on_day(hazard, j)
+        b = (b + a * p) * (1 - exit_hazard)
+        a = a * (1 - p)
+        ga, gb = a * hz, b * np.minimum(hz * fade_factor, 1.0)
         got = got + ga + gb
         a, b = a - ga, b - gb
     return got
@@ -263,23 +291,38 @@ def true_outcome_probability(
     def arr(c):
         return df[c].to_numpy().astype(np.float64)
 
-    p, q, f = arr("churn_hazard"), arr("fade_exit_hazard"), arr("fade_outcome_factor")
+    def by_day(c) -> list[np.ndarray]:
+        """The hazard ``c`` on each day of the window: its value after an outcome change from the change date on."""
+        before_change = arr(c)
+        if f"{c}_after_change" not in df.columns or df.height == 0:
+            return [before_change] * horizon_days
+        start, after_change = df["outcome_change_date"][0], arr(f"{c}_after_change")
+        return [
+            after_change if as_of + timedelta(days=j) >= start else before_change for j in range(1, horizon_days + 1)
+        ]
+
+    p, q, f = by_day("churn_hazard"), arr("fade_exit_hazard"), arr("fade_outcome_factor")
     alive = df["alive"].to_numpy()
     in_b = df["in_b"].to_numpy() & alive & hidden_state
     in_a = alive & ~in_b
     if kind == "goal":
         got = first_outcome_probability(
-            in_a.astype(float), in_b.astype(float), p, q, arr("goal_hazard"), f, horizon_days
+            in_a.astype(float), in_b.astype(float), p, q, by_day("goal_hazard"), f, horizon_days
         )
         return pl.DataFrame({"user_id": df["user_id"], "probability": np.clip(got, 0.0, 1.0)})
     if kind == "churn":
         a, b = in_a.astype(float), in_b.astype(float)
-        for _ in range(horizon_days):
-            b = (b + a * p) * (1 - q)
-            a = a * (1 - p)
+        for j in range(horizon_days):
+            b = (b + a * p[j]) * (1 - q)
+            a = a * (1 - p[j])
         return pl.DataFrame({"user_id": df["user_id"], "probability": np.clip(1.0 - a - b, 0.0, 1.0)})
 
-    ch, pr, mov, cp = arr("conversion_hazard"), arr("purchase_rate"), arr("mean_order_value"), arr("cancel_probability")
+    chs, pr, mov, cp = (
+        by_day("conversion_hazard"),
+        arr("purchase_rate"),
+        arr("mean_order_value"),
+        arr("cancel_probability"),
+    )
     conv = df["conv"].to_numpy()
     canc = df["canc"].to_numpy()
     a_nc = (in_a & ~conv).astype(float)
@@ -289,8 +332,9 @@ def true_outcome_probability(
     b_x = (in_b & conv & canc).astype(float)
     conv_prob = np.zeros(len(df))
     revenue = np.zeros(len(df))
-    for _ in range(horizon_days):
-        to_b_nc, to_b_c = a_nc * p, a_c * p
+    for j in range(horizon_days):
+        ch = chs[j]
+        to_b_nc, to_b_c = a_nc * p[j], a_c * p[j]
         a_nc, a_c = a_nc - to_b_nc, a_c - to_b_c
         b_nc = (b_nc + to_b_nc) * (1 - q)
         b_x = (b_x + to_b_c * cp) * (1 - q)

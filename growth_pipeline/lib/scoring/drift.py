@@ -14,6 +14,10 @@ least ``severe_psi_threshold``: a product or tracking change puts the model outs
 when that feature matters little today), when its scores' PSI reaches ``prediction_psi_threshold``,
 or when the realised performance of its published scores falls ``performance_margin`` below its test
 performance. Nothing is judged on fewer than ``min_rows`` users.
+
+When a model asks for retraining, ``shift_start`` records when its drift episode began and the request waits
+until post-drift data can train and test a retrain (growth_pipeline.lib.automation.retraining.retrain_timing):
+``retrain`` is then true, ``status`` "retrain requested"; before, ``status`` says "retrain pending until <day>".
 """
 
 from __future__ import annotations
@@ -112,6 +116,9 @@ class DriftReport:
     retrain: bool = False
     reasons: list[str] = field(default_factory=list)
     verdict: str = "ok"  # ok | drift | underperforming | too few rows | no reference
+    shift_start: date | None = None  # the first scored day of this drift episode (see steps.check_drift)
+    retrain_after: date | None = None  # the first day post-drift data can train and test a retrain
+    status: str | None = None  # "retrain requested" | "retrain pending until <day>" | ...
 
 
 def feature_drift(
@@ -310,6 +317,9 @@ def report_rows(day: date, rep: DriftReport, version: str | None) -> tuple[dict[
         "realised_value": r.get("value"),
         "realised_test_value": r.get("test_value"),
         "realised_outcomes": r.get("positives"),
+        "shift_start": rep.shift_start,
+        "retrain_after": rep.retrain_after,
+        "status": rep.status,
     }
     feats = rep.features.with_columns(pl.lit(day).alias("day"), pl.lit(rep.model).alias("model"))
     return row, feats
@@ -333,4 +343,7 @@ DRIFT_SCHEMA = {
     "realised_value": pl.Float64,
     "realised_test_value": pl.Float64,
     "realised_outcomes": pl.Int32,
+    "shift_start": pl.Date,
+    "retrain_after": pl.Date,
+    "status": pl.Utf8,
 }

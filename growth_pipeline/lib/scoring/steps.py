@@ -4,27 +4,31 @@
   stored in ``marts.user_scores`` and exported as Parquet and CSV;
 - ``check_drift``: for each customer-day, each champion's drift verdict (features, scores, and the realised
   performance of scores published earlier) in ``marts.model_drift`` / ``marts.feature_drift``, the verdict
-  tagged on the champion's MLflow run, and the models to retrain.
+  tagged on the champion's MLflow run, and the models to retrain: a drifting model records when its shift began
+  and asks for retraining only once post-drift data can train and test it (until then "retrain pending until
+  <day>"; see growth_pipeline.lib.automation.retraining).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 from functools import partial
 from pathlib import Path
 
+import duckdb
 import polars as pl
 
 from growth_pipeline.config import Customer, CustomerRegistry
+from growth_pipeline.lib.automation.retraining import retrain_timing
 from growth_pipeline.lib.features.user_features import Activity, build_features, read_customer_activity
 from growth_pipeline.lib.models.labels import LabelSpec, label_specs
 from growth_pipeline.lib.models.mlflow_store import registered_model_name
 from growth_pipeline.lib.models.model_types import model_input
 from growth_pipeline.lib.models.registry import CHAMPION, LoadedModel, load_model, version_metrics
 from growth_pipeline.lib.models.run_logging import tag_run
-from growth_pipeline.lib.models.training import model_features
+from growth_pipeline.lib.models.training import NotEnoughData, model_features, split_dates
 from growth_pipeline.lib.scoring import drift
 from growth_pipeline.lib.scoring import scores as scoring
 from growth_pipeline.lib.warehouse.connection import MissingInput, Warehouses
@@ -168,6 +172,8 @@ def score_users(
 class DriftCheck:
     days: list[tuple[str, pl.DataFrame]] = field(default_factory=list)  # (customer, the day's marts.model_drift)
     retrain: dict[str, dict[str, str]] = field(default_factory=dict)  # customer -> model -> reasons (last day)
+    shift_start: dict[str, dict[str, str]] = field(default_factory=dict)  # customer -> model -> ISO day (drifting)
+    pending: dict[str, dict[str, str]] = field(default_factory=dict)  # customer -> model -> "retrain pending ..."
 
     @property
     def models_to_retrain(self) -> int:
@@ -180,12 +186,14 @@ class DriftCheck:
     def verdict_table(self) -> str:
         """The per-model verdicts of the last day checked."""
         lines = [
-            "| model | version | verdict | score PSI | drifted features (importance) | realised | test | reasons |",
-            "|---|---|---|---:|---|---:|---:|---|",
+            "| model | version | verdict | status | shift start | score PSI | drifted features (importance) | "
+            "realised | test | reasons |",
+            "|---|---|---|---|---|---:|---|---:|---:|---|",
         ]
         for r in self.days[-1][1].iter_rows(named=True):
             lines.append(
-                f"| {r['model']} | {r['model_version'] or ''} | {r['verdict']} | {_fmt(r['prediction_psi'])} | "
+                f"| {r['model']} | {r['model_version'] or ''} | {r['verdict']} | {r['status'] or ''} | "
+                f"{r['shift_start'] or ''} | {_fmt(r['prediction_psi'])} | "
                 f"{r['drifted_features'] or 0} ({_fmt(r['drifted_importance_share'], '.0%')}) | "
                 f"{_fmt(r['realised_value'])} | {_fmt(r['realised_test_value'])} | {r['reasons'] or ''} |"
             )
@@ -235,6 +243,74 @@ def _model_drift(
     return rep
 
 
+@dataclass(frozen=True)
+class _Episode:
+    """A drift episode running for a model: since when, for which champion version."""
+
+    shift_start: date
+    version: str | None
+
+
+def _running_episodes(con, before: date) -> dict[str, _Episode]:
+    """Each model's drift episode running on the last monitoring day before ``before`` (marts.model_drift)."""
+    if not table_exists(con, "marts.model_drift"):
+        return {}
+    try:
+        rows = read_frame(con, "model_drift_episodes", before=before)
+    except duckdb.BinderException:  # a warehouse written before episodes were recorded (no shift_start yet)
+        return {}
+    return {
+        r["model"]: _Episode(r["shift_start"], r["model_version"])
+        for r in rows.iter_rows(named=True)
+        if r["shift_start"] is not None
+    }
+
+
+def _time_retrain(
+    rep: drift.DriftReport,
+    episode: _Episode | None,
+    champ: LoadedModel,
+    spec: LabelSpec,
+    customer: Customer,
+    act: Activity,
+    day: date,
+    published: pl.DataFrame,
+) -> _Episode | None:
+    """A model that asks to be retrained: when its shift began (the running episode's start, or today; for
+    scores that underperformed alone, the day they were published) and whether post-drift data can train and
+    test a retrain yet (``rep.retrain`` true only then, ``rep.status`` says which). Returns the running episode."""
+    if not rep.retrain:
+        return None
+    if episode is not None and episode.version == champ.version:
+        start = episode.shift_start
+    elif rep.verdict == "underperforming" and rep.realised.get("scored_day"):
+        start = date.fromisoformat(rep.realised["scored_day"])
+    else:
+        start = day
+    h = timedelta(days=spec.horizon_days)
+    labelled = published.filter((pl.col("model") == rep.model) & (pl.col("day") >= start) & (pl.col("day") <= day - h))[
+        "user_key"
+    ].n_unique()
+    try:
+        settings = customer.models
+        would = split_dates(act.first_day, day, spec, settings.snapshot_step_days, settings.max_train_snapshots).train
+    except NotEnoughData:
+        would = None
+    champion_train = tuple(date.fromisoformat(d) for d in (champ.split or {}).get("train", ())) or None
+    timing = retrain_timing(
+        day,
+        start,
+        spec.horizon_days,
+        wait_horizons=customer.monitoring.retrain_wait_horizons,
+        labelled_post_drift_users=labelled,
+        min_post_drift_users=customer.monitoring.min_post_drift_users,
+        train_dates=would,
+        champion_train_dates=champion_train,
+    )
+    rep.shift_start, rep.retrain_after, rep.status, rep.retrain = start, timing.ready_day, timing.status, timing.request
+    return _Episode(start, champ.version)
+
+
 def check_customer_drift(warehouses: Warehouses, customer: Customer, days: list[date], tracking_uri: str) -> DriftCheck:
     """Each day of one customer: every model's verdict stored (one transaction per day); on the last day the
     champions' MLflow runs tagged with it and the models to retrain listed."""
@@ -251,6 +327,7 @@ def check_customer_drift(warehouses: Warehouses, customer: Customer, days: list[
                 f"for {', '.join(str(d) for d in days)} first"
             )
         published = read_frame(con, "user_scores_published", until=max(days))
+        episodes = _running_episodes(con, min(days))
     for day in days:
         features = build_features(act, day)
         rows, feature_rows = [], []
@@ -262,18 +339,29 @@ def check_customer_drift(warehouses: Warehouses, customer: Customer, days: list[
                 )
                 continue
             rep = _model_drift(name, spec, champ, references[name], act, day, features, published, tracking_uri, th)
+            episode = _time_retrain(rep, episodes.get(name), champ, spec, customer, act, day, published)
+            if episode is None:
+                episodes.pop(name, None)
+            else:
+                episodes[name] = episode
             row, feats = drift.report_rows(day, rep, champ.version)
             rows.append(row)
             feature_rows.append(feats)
             if day == max(days):
                 if rep.retrain:
                     out.retrain.setdefault(customer.id, {})[name] = "; ".join(rep.reasons)
+                if rep.shift_start is not None:
+                    out.shift_start.setdefault(customer.id, {})[name] = rep.shift_start.isoformat()
+                    if not rep.retrain:
+                        out.pending.setdefault(customer.id, {})[name] = f"{rep.status}: " + "; ".join(rep.reasons)
                 tag_run(
                     tracking_uri,
                     champ.run_id,
                     {
                         "monitoring.last_day": day.isoformat(),
                         "monitoring.last_verdict": rep.verdict,
+                        "monitoring.last_status": rep.status or "-",
+                        "monitoring.shift_start": rep.shift_start.isoformat() if rep.shift_start else "-",
                         "monitoring.last_reasons": "; ".join(rep.reasons) or "-",
                     },
                 )
@@ -303,4 +391,6 @@ def check_drift(
         checked = check_customer_drift(warehouses, registry.get(customer_id), days, tracking_uri)
         out.days += checked.days
         out.retrain.update(checked.retrain)
+        out.shift_start.update(checked.shift_start)
+        out.pending.update(checked.pending)
     return out
