@@ -3,7 +3,7 @@ before that date.
 
 Inputs come from the customer's warehouse once (``read_activity``); ``build_features`` then filters to
 ``day <= as_of`` first, so nothing after the as-of date can reach a feature. Feature names follow fixed
-patterns that ``explain.describe`` turns into words (``recency_days``, ``events_7d``, ``trend_events_7v21``,
+patterns that ``phrases.describe`` turns into words (``recency_days``, ``events_7d``, ``trend_events_7v21``,
 ``n_<event>_28d``, ``share_<event>_28d``, ``trend_<event>_7v21``, ``prop_<property>`` ...). ``<event>`` and
 ``<property>`` are slugs of the customer's own names, unique per name (``names.unique_slugs``); ``Activity.labels``
 maps each such feature back to words in the customer's own event or property name.

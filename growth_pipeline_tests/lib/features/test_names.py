@@ -22,7 +22,7 @@ from growth_pipeline.lib.analytics.marts import run_analysis
 from growth_pipeline.lib.features.names import distinct_labels, json_pointer, name_slug, unique_slugs
 from growth_pipeline.lib.features.steps import build_user_features
 from growth_pipeline.lib.features.user_features import build_features, read_customer_activity
-from growth_pipeline.lib.scoring.explain import describe
+from growth_pipeline.lib.scoring.phrases import describe
 from growth_pipeline.lib.warehouse.connection import Warehouses
 from growth_pipeline_tests.conftest import epoch, write_export
 from growth_pipeline_tests.warehouse_builder import load_days
