@@ -19,13 +19,14 @@ from __future__ import annotations
 import fcntl
 import json
 import math
-import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
+
+from growth_pipeline.lib.files import atomic_write_bytes
 
 REQUEST_LOG = "retrain_requests.json"
 
@@ -148,9 +149,8 @@ class RequestLog:
                     raise ValueError(f"{path}: not valid JSON ({exc}); delete it to start a new record") from None
                 log = cls(dict(raw.get("requests") or {}))
                 yield log
-                tmp = path.with_suffix(".tmp")
-                tmp.write_text(json.dumps({"requests": log.requests}, indent=2, sort_keys=True) + "\n")
-                os.replace(tmp, path)
+                text = json.dumps({"requests": log.requests}, indent=2, sort_keys=True) + "\n"
+                atomic_write_bytes(path, text.encode())
             finally:
                 fcntl.flock(lock, fcntl.LOCK_UN)
 

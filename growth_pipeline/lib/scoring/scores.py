@@ -11,8 +11,6 @@ The scores of one customer and day are one long table (one row per user and mode
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -23,6 +21,7 @@ import duckdb
 import numpy as np
 import polars as pl
 
+from growth_pipeline.lib.files import atomic_write
 from growth_pipeline.lib.models.labels import LabelSpec, population
 from growth_pipeline.lib.scoring.explain import reasons_frame, top_reasons
 from growth_pipeline.lib.warehouse.sql import replace_day
@@ -182,20 +181,6 @@ def summary(scores: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def _atomic_write(path: Path, write) -> None:
-    """Write through a temporary file in the same folder, then rename: a reader sees the old file or the new
-    one, never half of one (rename is atomic within a file system)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        write(Path(tmp))
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def store_scores(con: duckdb.DuckDBPyConnection, scores: pl.DataFrame, day: date) -> None:
     """Replace day ``day`` of ``marts.user_scores`` with ``scores`` (one transaction; the tables made first)."""
     replace_day(con, "user_scores_replace", day, {"frame": scores}, schema="scores_schema")
@@ -210,13 +195,13 @@ def export_scores(scores: pl.DataFrame, folder: Path, day: date) -> dict[str, Pa
     stem = f"user_scores_{day.isoformat()}"
     for ext, write in (("parquet", lambda p: scores.write_parquet(p)), ("csv", lambda p: scores.write_csv(p))):
         path = folder / f"{stem}.{ext}"
-        _atomic_write(path, write)
+        atomic_write(path, write)
         out[ext] = path
     published = sorted(p.stem.removeprefix("user_scores_") for p in folder.glob("user_scores_????-??-??.parquet"))
     if published and published[-1] == day.isoformat():
         for ext, write in (("parquet", lambda p: scores.write_parquet(p)), ("csv", lambda p: scores.write_csv(p))):
             path = folder / f"user_scores_latest.{ext}"
-            _atomic_write(path, write)
+            atomic_write(path, write)
             out[f"latest_{ext}"] = path
     return out
 

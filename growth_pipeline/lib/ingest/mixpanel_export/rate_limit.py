@@ -6,13 +6,13 @@ from __future__ import annotations
 import json
 import logging
 import math
-import os
-import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 import filelock
+
+from growth_pipeline.lib.files import atomic_write_bytes
 
 logger = logging.getLogger(__name__)
 
@@ -69,14 +69,7 @@ class RateLimiter:
         return data
 
     def _save(self, data: dict) -> None:
-        fd, tmp = tempfile.mkstemp(dir=self.state_path.parent, prefix=f".{self.state_path.name}.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                json.dump(data, f, separators=(",", ":"))
-            os.replace(tmp, self.state_path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        atomic_write_bytes(self.state_path, json.dumps(data, separators=(",", ":")).encode())
 
     def _recent(self, data: dict, project_id: str, now: float) -> list[float]:
         stamps = data["projects"].get(project_id, [])
