@@ -133,9 +133,7 @@ def test_linear_contributions_add_up_to_the_log_odds_against_the_average_user():
 def test_short_history_trains_on_closer_snapshots_with_users_weighted_equally(warehouse):
     customer, act, root = warehouse
     spec = label_specs(customer)["churn"]
-    short = type(act)(
-        **{**act.__dict__, "daily": act.daily.filter(pl.col("day") < START + timedelta(days=100)), "btyd_fits": {}}
-    )
+    short = replace(act, daily=act.daily.filter(pl.col("day") < START + timedelta(days=100)), btyd_fits={})
     tm = train_model(short, spec, "pp", families=("logistic",), log=lambda m: None)
     assert tm.split.step_days < 7 and tm.weights
     assert len(tm.split.train) >= 8
