@@ -80,9 +80,12 @@ def init_home(paths: Paths, registry: CustomerRegistry | None = None) -> Initial
     import dagster as dg
     from filelock import FileLock, Timeout
 
-    from growth_pipeline.defs.partitions import customer_partitions
     from growth_pipeline.lib.models.mlflow_store import mlflow_client, tracking_uri
     from growth_pipeline.run_guard import fail_orphaned_runs
+
+    with warnings.catch_warnings():  # Dagster's BetaWarnings on import: nothing a user can act on
+        warnings.simplefilter("ignore")
+        from growth_pipeline.defs.partitions import customer_partitions
 
     registry = registry or load_customers()
     paths.home.mkdir(parents=True, exist_ok=True)
@@ -410,6 +413,7 @@ def cmd_demo(args) -> int:
 
 def cmd_init(args) -> int:
     """Initialise GROWTH_HOME (what every other command does first, under the same lock) and say what it did."""
+    os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")  # not its "Creating initial MLflow database tables"
     paths = Paths()
     done = init_home(paths)
     instance = done.instance
