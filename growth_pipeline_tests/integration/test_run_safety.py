@@ -9,9 +9,11 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
+from contextlib import closing
 from datetime import date
 from pathlib import Path
 
@@ -128,6 +130,26 @@ def test_a_killed_cli_run_is_failed_by_the_next_command_which_completes(tmp_path
             victim.kill()
 
 
+def _fresh_dagster_home(home: Path) -> Path:
+    """A Dagster home whose storage one process created alone."""
+    home.mkdir(parents=True)
+    shutil.copy(REPO_ROOT / "dagster.yaml", home / "dagster.yaml")
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        instance.get_runs(limit=1)
+        instance.all_instigator_state()
+        instance.get_dynamic_partitions("customer")
+    return home
+
+
+def _schema_versions(dagster_home: Path) -> dict[str, list]:
+    """The alembic version stamped in each SQLite database of a Dagster home (runs, schedules, event index)."""
+    versions = {}
+    for db in ("history/runs.db", "schedules/schedules.db", "history/runs/index.db"):
+        with closing(sqlite3.connect(dagster_home / db)) as con:
+            versions[db] = con.execute("SELECT version_num FROM alembic_version").fetchall()
+    return versions
+
+
 def test_three_commands_at_once_on_an_empty_growth_home_all_succeed(tmp_path):
     """Three `materialize` of different customers started together on an empty GROWTH_HOME (before, the
     SQLite schedule storage got two schema versions and broke the instance for good): all succeed, and the
@@ -153,6 +175,7 @@ def test_three_commands_at_once_on_an_empty_growth_home_all_succeed(tmp_path):
         assert "dd" in instance.get_dynamic_partitions("customer")
     finally:
         instance.dispose()
+    assert _schema_versions(home / "dagster") == _schema_versions(_fresh_dagster_home(tmp_path / "reference"))
     assert all(_loaded_days(home, c) == 3 for c in customers)
     assert mlflow_client(f"sqlite:///{home / 'mlflow' / 'mlflow.db'}").search_experiments() is not None
     logs = sorted((home / "logs").glob("materialize-*.log"))
