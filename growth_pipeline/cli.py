@@ -16,13 +16,14 @@ import time
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from functools import partial
 from pathlib import Path
 from typing import TextIO
 
 from growth_pipeline import cli_output
-from growth_pipeline.config import FIRST_DAY_ENV, REPO_ROOT, ConfigError, Paths, load_customers
+from growth_pipeline.config import FIRST_DAY_ENV, REPO_ROOT, ConfigError, CustomerRegistry, Paths, load_customers
 from growth_pipeline.pipeline_shape import (
     ALL_ASSETS,
     CUSTOMER_TAG,
@@ -39,10 +40,14 @@ DEMO_USERS = {"powerplay": 8000, "foodie": 12000}
 SCORE_DAYS = 15  # scored days at the end of a range: enough for the 14-day models' realised performance
 
 
+INIT_LOCK_WAIT_S = 600.0
+
+
 def prepare_dagster_home(paths: Paths) -> Path:
     """Point DAGSTER_HOME at GROWTH_HOME/dagster holding the repository's dagster.yaml (Dagster reads it only
     from DAGSTER_HOME). ``GROWTH_DAGSTER_YAML`` names another instance file to copy instead, e.g.
-    ``deploy/postgres/dagster.yaml`` for an instance stored in PostgreSQL."""
+    ``deploy/postgres/dagster.yaml`` for an instance stored in PostgreSQL. The copy is atomic: a process reading
+    the file never sees half of it."""
     home = paths.dagster_home
     home.mkdir(parents=True, exist_ok=True)
     raw = os.environ.get("GROWTH_DAGSTER_YAML", "").strip()
@@ -51,16 +56,76 @@ def prepare_dagster_home(paths: Paths) -> Path:
         raise SystemExit(f"GROWTH_DAGSTER_YAML: {src}: no such file")
     dst = home / "dagster.yaml"
     if not dst.exists() or dst.read_bytes() != src.read_bytes():
-        shutil.copyfile(src, dst)
+        tmp = dst.with_name(f".dagster.yaml.{os.getpid()}")
+        shutil.copyfile(src, tmp)
+        os.replace(tmp, dst)
     os.environ["DAGSTER_HOME"] = str(home)
     return home
 
 
-def _instance(paths: Paths):
-    import dagster as dg
+@dataclass
+class Initialised:
+    instance: object  # dg.DagsterInstance (Dagster is imported lazily)
+    new_customers: list[str]
+    mlflow_created: bool
+    failed_runs: list  # runs of dead CLI processes marked failed
 
-    prepare_dagster_home(paths)
-    return dg.DagsterInstance.get()
+
+def init_home(paths: Paths, registry: CustomerRegistry | None = None) -> Initialised:
+    """Make GROWTH_HOME ready, once, whatever else starts at the same time: under a file lock
+    (``GROWTH_HOME/init.lock``), the Dagster instance's storage (runs, event log, schedules), the customers as
+    Dagster partitions, the local MLflow store and the warehouse folder. Concurrent first commands on an empty
+    GROWTH_HOME otherwise race on the databases' creation and migrations. Then marks failed the runs of CLI
+    processes that are gone (run_guard.fail_orphaned_runs), freeing their customers' queue slots."""
+    import dagster as dg
+    from filelock import FileLock, Timeout
+
+    from growth_pipeline.lib.models.mlflow_store import mlflow_client, tracking_uri
+    from growth_pipeline.run_guard import fail_orphaned_runs
+
+    with warnings.catch_warnings():  # Dagster's BetaWarnings on import: nothing a user can act on
+        warnings.simplefilter("ignore")
+        from growth_pipeline.defs.partitions import customer_partitions
+
+    registry = registry or load_customers()
+    paths.home.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(str(paths.home / "init.lock"))
+    try:
+        lock.acquire(timeout=INIT_LOCK_WAIT_S)
+    except Timeout:
+        raise SystemExit(
+            f"{paths.home / 'init.lock'}: another growth-pipeline command has been initialising GROWTH_HOME for "
+            f"{INIT_LOCK_WAIT_S:.0f} s; is it stuck?"
+        ) from None
+    try:
+        prepare_dagster_home(paths)
+        instance = dg.DagsterInstance.get()
+        # Touch every storage so that each is created (and migrated) here, under the lock.
+        instance.get_runs(limit=1)
+        instance.all_instigator_state()
+        instance.get_dynamic_partitions(customer_partitions.name)
+        new = register_customers(instance, registry.ids)
+        uri = tracking_uri(paths)
+        created = False
+        if uri.startswith("sqlite:///") and not Path(uri.removeprefix("sqlite:///")).exists():
+            mlflow_client(uri).search_experiments(max_results=1)  # creates the store's tables
+            created = True
+        paths.warehouse_dir.mkdir(parents=True, exist_ok=True)
+        failed = fail_orphaned_runs(instance)
+    finally:
+        lock.release()
+    return Initialised(instance, new, created, failed)
+
+
+def _instance(paths: Paths, registry: CustomerRegistry | None = None, out: TextIO | None = None):
+    """The Dagster instance of GROWTH_HOME, initialised (init_home); names on ``out`` the runs of dead CLI
+    processes it marked failed."""
+    done = init_home(paths, registry)
+    for run in done.failed_runs:
+        (out or sys.stdout).write(
+            f"marked failed: run {run.run_id} of {run.tags.get(CUSTOMER_TAG, '?')} (its process is gone)\n"
+        )
+    return done.instance
 
 
 def register_customers(instance, customer_ids: list[str]) -> list[str]:
@@ -71,6 +136,16 @@ def register_customers(instance, customer_ids: list[str]) -> list[str]:
     if new:
         instance.add_dynamic_partitions(customer_partitions.name, new)
     return new
+
+
+def run_tags(customer: str, *, days: int = 0, trains: bool = False, **extra: str) -> dict[str, str]:
+    """Tags of a run this process executes: its customer, its maximum runtime (config.RunLimits) and this
+    process (run_guard.launcher_tags), so that the next command can tell when the process is gone."""
+    from growth_pipeline.config import RunLimits
+    from growth_pipeline.run_guard import MAX_RUNTIME_TAG, launcher_tags
+
+    seconds = RunLimits.from_env().seconds(days=days, trains=trains)
+    return {CUSTOMER_TAG: customer, MAX_RUNTIME_TAG: str(seconds), **launcher_tags(), **extra}
 
 
 def materialize_range(
@@ -100,7 +175,6 @@ def materialize_range(
         raise SystemExit(f"unknown asset(s): {', '.join(unknown)}; choose from {', '.join(ALL_ASSETS)}")
     if not train:
         wanted = [a for a in wanted if a not in MODEL_ASSET_NAMES]
-    tags = {CUSTOMER_TAG: customer}
     for stage in STAGES:
         if stage.scores and score_days <= 0:
             continue
@@ -109,17 +183,18 @@ def materialize_range(
             continue
         if stage.partitioning == "customer_day":
             first = max(start, end - timedelta(days=score_days - 1)) if stage.scores else start
-            kw = {
-                "tags": {
-                    **tags,
-                    PARTITION_RANGE_START_TAG: f"{customer}|{first}",
-                    PARTITION_RANGE_END_TAG: f"{customer}|{end}",
-                }
-            }
             days = (end - first).days + 1
+            kw = {
+                "tags": run_tags(
+                    customer,
+                    days=days,
+                    **{PARTITION_RANGE_START_TAG: f"{customer}|{first}", PARTITION_RANGE_END_TAG: f"{customer}|{end}"},
+                )
+            }
             what = f"{first}..{end} ({days} day{'s' if days > 1 else ''})"
         else:
-            kw = {"tags": tags, "partition_key": customer}
+            trains = any(a in MODEL_ASSET_NAMES for a in selected)
+            kw = {"tags": run_tags(customer, trains=trains), "partition_key": customer}
             what = "all days"
         label = f"{customer:<10} {stage.name:<10}"
         since = datetime.now(UTC)
@@ -242,8 +317,7 @@ def cmd_materialize(args) -> int:
         else ((args.end - args.start).days + 1 if (args.end - args.start).days < 31 else SCORE_DAYS)
     )
     with _terminal(args, paths) as out:
-        instance = _instance(paths)
-        register_customers(instance, registry.ids)
+        instance = _instance(paths, registry, out)
         ok = materialize_range(
             instance,
             args.customer,
@@ -262,7 +336,7 @@ def cmd_retrain_on_drift(args) -> int:
     daemon does every minute when `dagster dev` runs). Its cursor is kept under GROWTH_HOME/state; what was
     requested is recorded in GROWTH_HOME/state/retrain_requests.json, shared with the daemon's sensor, so a
     retrain is never requested twice for one shift."""
-    registry = load_customers()  # a wrong customers.yaml stops here, before Dagster is started
+    load_customers()  # a wrong customers.yaml stops here, before Dagster is started
     import dagster as dg
 
     from growth_pipeline.definitions import defs
@@ -270,7 +344,6 @@ def cmd_retrain_on_drift(args) -> int:
 
     paths = Paths()
     instance = _instance(paths)
-    register_customers(instance, registry.ids)
     cursor_file = paths.state_dir / "retrain_on_drift.cursor"
     cursor = cursor_file.read_text() if cursor_file.exists() else None
     with dg.build_sensor_context(instance=instance, resources=defs.resources, cursor=cursor) as ctx:
@@ -293,7 +366,7 @@ def cmd_retrain_on_drift(args) -> int:
             instance=instance,
             resources=defs.resources,
             partition_key=req.partition_key,
-            tags=req.tags,
+            tags={**run_tags(req.partition_key, trains=True), **req.tags},
             raise_on_error=False,
         )
         for asset in assets:
@@ -319,8 +392,7 @@ def cmd_demo(args) -> int:
             return 2
     with _terminal(args, paths) as out:
         cmd_generate_demo(args, out)
-        instance = _instance(paths)
-        register_customers(instance, registry.ids)
+        instance = _instance(paths, registry, out)
         ok = True
         for customer in args.customers:
             ok &= materialize_range(instance, customer, args.start, end, out=out)
@@ -346,9 +418,28 @@ def cmd_demo(args) -> int:
     return 0 if ok else 1
 
 
+def cmd_init(args) -> int:
+    """Initialise GROWTH_HOME (what every other command does first, under the same lock) and say what it did."""
+    os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")  # not its "Creating initial MLflow database tables"
+    paths = Paths()
+    done = init_home(paths)
+    instance = done.instance
+    print(f"GROWTH_HOME {paths.home}: Dagster instance in {paths.dagster_home} ({type(instance.run_storage).__name__})")
+    print(
+        f"customers: {len(load_customers().ids)} registered"
+        + (f", new: {', '.join(done.new_customers)}" if done.new_customers else "")
+    )
+    if done.mlflow_created:
+        print(f"MLflow store created in {paths.mlflow_dir}")
+    for run in done.failed_runs:
+        print(f"marked failed: run {run.run_id} of {run.tags.get(CUSTOMER_TAG, '?')} (its process is gone)")
+    instance.dispose()
+    return 0
+
+
 def cmd_ui(args) -> int:
     paths = Paths()
-    prepare_dagster_home(paths)
+    init_home(paths).instance.dispose()
     cmd = ["dagster", "dev", "-w", str(REPO_ROOT / "workspace.yaml"), "-h", args.host, "-p", str(args.port)]
     print(f"DAGSTER_HOME={os.environ['DAGSTER_HOME']} {' '.join(cmd)}")
     return subprocess.call(cmd, cwd=REPO_ROOT)
@@ -459,6 +550,10 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"score the last N days of the range (default: every day of a range under 31 days, "
         f"else the last {SCORE_DAYS})",
     )
+    sub.add_parser(
+        "init",
+        help="initialise GROWTH_HOME (Dagster instance, customers, MLflow store); every command does it first",
+    )
     sub.add_parser("retrain-on-drift", help="evaluate the retrain_on_drift sensor once and run what it requests")
     ui = sub.add_parser("ui", help="start the Dagster UI (dagster dev) on this deployment's instance")
     ui.add_argument("--host", default="127.0.0.1")
@@ -478,6 +573,7 @@ def main(argv: list[str] | None = None) -> int:
         "demo": cmd_demo,
         "generate-demo": cmd_generate_demo,
         "materialize": cmd_materialize,
+        "init": cmd_init,
         "retrain-on-drift": cmd_retrain_on_drift,
         "ui": cmd_ui,
         "mlflow-ui": cmd_mlflow_ui,

@@ -33,10 +33,11 @@ COUNTS = {
 
 
 def log_file(paths: Paths, command: str) -> Path:
-    """A new log file for one command: ``GROWTH_HOME/logs/<command>-<YYYYmmdd-HHMMSS>.log``."""
+    """A new log file for one command: ``GROWTH_HOME/logs/<command>-<YYYYmmdd-HHMMSS>-<pid>.log`` (commands
+    started in the same second each get their own)."""
     folder = paths.home / "logs"
     folder.mkdir(parents=True, exist_ok=True)
-    return folder / f"{command}-{datetime.now().strftime('%Y%m%d-%H%M%S')}.log"
+    return folder / f"{command}-{datetime.now().strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.log"
 
 
 @contextmanager

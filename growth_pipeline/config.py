@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+from dataclasses import dataclass
 from datetime import date
 from functools import cached_property
 from pathlib import Path
@@ -505,6 +506,44 @@ def first_partition_day(registry: CustomerRegistry | None = None) -> date:
         except ConfigError:
             return DEFAULT_FIRST_DAY
     return min((c.history_start or DEFAULT_FIRST_DAY for c in registry.customers), default=DEFAULT_FIRST_DAY)
+
+
+# How long a run may take before Dagster's run monitoring cancels it and marks it failed (its `dagster/max_runtime`
+# tag, in seconds), sized by what the run does: every run gets the base, a (customer, day) run the per-day budget
+# for each day of its range, a run that trains models the models budget on top. Each is an environment variable.
+RUN_LIMIT_ENV = {
+    "base_s": "GROWTH_MAX_RUNTIME_BASE_S",
+    "per_day_s": "GROWTH_MAX_RUNTIME_PER_DAY_S",
+    "models_s": "GROWTH_MAX_RUNTIME_MODELS_S",
+}
+
+
+@dataclass(frozen=True)
+class RunLimits:
+    """The maximum runtime of a run, by its size (docs/configuration.md, "Run limits"). The defaults leave room
+    for a 300-day backfill of an API customer (Mixpanel's 60 exports an hour: at least a minute a day, plus
+    retries on a slow endpoint) and a Powerplay-size retrain with hyperparameter search."""
+
+    base_s: int = 3600  # every run: start-up, a customer-wide stage (identities, features, the report)
+    per_day_s: int = 600  # each day of a (customer, day) range: download, load, daily activity, scoring
+    models_s: int = 12 * 3600  # a run that trains models
+
+    @classmethod
+    def from_env(cls) -> RunLimits:
+        values = {}
+        for field, env in RUN_LIMIT_ENV.items():
+            raw = os.environ.get(env, "").strip()
+            if not raw:
+                continue
+            if not raw.isdigit() or int(raw) <= 0:
+                raise ConfigError(f"{env}={raw!r} is not a whole number of seconds above 0")
+            values[field] = int(raw)
+        return cls(**values)
+
+    def seconds(self, *, days: int = 0, trains: bool = False) -> int:
+        """The maximum runtime of a run covering ``days`` days of (customer, day) partitions (0 for a
+        customer-wide run) that trains models or not."""
+        return self.base_s + self.per_day_s * max(days, 0) + (self.models_s if trains else 0)
 
 
 def customer_like(base: Customer, customer_id: str, source_path: str | Path, **models: dict) -> Customer:

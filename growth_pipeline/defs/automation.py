@@ -6,33 +6,52 @@ previous one succeeds (a failed stage stops that customer's day, visibly, instea
 four jobs and their assets are ``DAILY_JOBS`` in growth_pipeline/pipeline_shape.py: ingest, the customer's
 identities, daily activity with scoring and drift, then features, analytics and the report.
 
-Every run carries the tag `growth/customer`, so dagster.yaml's queue runs one run per customer at a time.
+Every run carries the tag `growth/customer`, so dagster.yaml's queue runs one run per customer at a time, and
+each job a `dagster/max_runtime` sized for one partition (config.RunLimits): run monitoring fails a run that
+outlives it, so a stuck run does not hold its customer for ever.
 """
 
 from datetime import UTC, date, datetime
 
 import dagster as dg
 
+from growth_pipeline.config import RunLimits
 from growth_pipeline.defs.models import REASON_TAG, TRIGGER_TAG
 from growth_pipeline.defs.partitions import customer_day_partitions, customer_partitions
 from growth_pipeline.defs.resources import GrowthResource
 from growth_pipeline.lib.automation.retraining import DriftSignal, RequestLog, RetrainState, plan, yesterday
 from growth_pipeline.pipeline_shape import CUSTOMER_TAG, DAILY_JOBS, MODEL_ASSET_NAMES, model_asset_name, next_daily_job
+from growth_pipeline.run_guard import MAX_RUNTIME_TAG, RETRAIN_JOB, run_trains
 
 DAY_TAG = "growth/day"
 PIPELINE_TAG = "growth/pipeline"
 
 _PARTITIONS = {"customer_day": customer_day_partitions, "customer": customer_partitions}
+_LIMITS = RunLimits.from_env()
+
+
+def _max_runtime(job: str, partitioning: str) -> dict[str, str]:
+    """The job's `dagster/max_runtime` for a run of one partition; a run over a range of days gets more when
+    the run queue sizes it (run_guard.CustomerRunCoordinator)."""
+    days = 1 if partitioning == "customer_day" else 0
+    return {MAX_RUNTIME_TAG: str(_LIMITS.seconds(days=days, trains=run_trains(job, None)))}
+
+
 daily_ingest_job, customer_refresh_job, daily_scoring_job, customer_outputs_job = (
     dg.define_asset_job(
-        j.name, selection=list(j.assets), partitions_def=_PARTITIONS[j.partitioning], description=j.description
+        j.name,
+        selection=list(j.assets),
+        partitions_def=_PARTITIONS[j.partitioning],
+        description=j.description,
+        tags=_max_runtime(j.name, j.partitioning),
     )
     for j in DAILY_JOBS
 )
 retrain_job = dg.define_asset_job(
-    "retrain",
+    RETRAIN_JOB,
     selection=list(MODEL_ASSET_NAMES),
     partitions_def=customer_partitions,
+    tags=_max_runtime(RETRAIN_JOB, "customer"),
     description="Retrain a customer's models (all, or those a run request selects); each new version goes "
     "through the champion/challenger gate.",
 )

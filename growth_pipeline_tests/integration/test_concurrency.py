@@ -18,7 +18,7 @@ def test_repository_dagster_yaml_queues_runs_per_customer(tmp_path):
     shutil.copy(REPO_ROOT / "dagster.yaml", home / "dagster.yaml")
     instance = dg.DagsterInstance.from_config(str(home))
     try:
-        assert type(instance.run_coordinator).__name__ == "QueuedRunCoordinator"
+        assert isinstance(instance.run_coordinator, dg.QueuedRunCoordinator)
 
         def run(status, **tags):
             return add_run(instance, status, **tags)
