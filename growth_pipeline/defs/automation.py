@@ -16,7 +16,7 @@ from datetime import UTC, date, datetime
 import dagster as dg
 
 from growth_pipeline.config import RunLimits
-from growth_pipeline.defs.models import REASON_TAG, TRIGGER_TAG
+from growth_pipeline.defs.models import REASON_TAG, SHIFT_START_TAG, TRIGGER_TAG
 from growth_pipeline.defs.partitions import customer_day_partitions, customer_partitions
 from growth_pipeline.defs.resources import GrowthResource
 from growth_pipeline.lib.automation.retraining import DriftSignal, RequestLog, RetrainState, plan, yesterday
@@ -183,6 +183,8 @@ def retrain_on_drift(context: dg.SensorEvaluationContext, growth: GrowthResource
                     DAY_TAG: s.day.isoformat(),
                     TRIGGER_TAG: "drift",
                     REASON_TAG: s.reason[:2000],
+                    # the model trains on the drift split (post-drift snapshots, the latest test set)
+                    **({SHIFT_START_TAG: s.shift_start.isoformat()} if s.shift_start else {}),
                 },
             )
         )

@@ -23,6 +23,7 @@ from growth_pipeline.pipeline_shape import MODEL_NAMES, model_asset_name
 GROUP = "models"
 TRIGGER_TAG = "growth/trigger"  # drift | weekly_schedule | manual (set by sensors and schedules)
 REASON_TAG = "growth/retrain_reason"
+SHIFT_START_TAG = "growth/shift_start"  # a drift retrain: the day the shift began (the model trains on the drift split)
 DESCRIPTIONS = {
     "churn": "Churn risk: among users active in the last 28 days, the probability of no activity in the next "
     "14 days (or of the customer's churn event, if configured).",
@@ -87,6 +88,8 @@ def _trigger(run_tags) -> dict[str, str]:
     trigger = {"trigger": run_tags.get(TRIGGER_TAG, "manual")}
     if run_tags.get(REASON_TAG):
         trigger["trigger.reason"] = run_tags[REASON_TAG]
+    if run_tags.get(SHIFT_START_TAG):
+        trigger["trigger.shift_start"] = run_tags[SHIFT_START_TAG]
     return trigger
 
 

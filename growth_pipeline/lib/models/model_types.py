@@ -23,6 +23,7 @@ class SplitDates:
     test: date
     valid_extra: tuple[date, ...] = ()  # earlier validation snapshots (more rows for early stopping)
     step_days: int = 7  # days between snapshots (fewer than 7 for a short history)
+    shift_start: date | None = None  # a drift retrain's split: when the shift began (training includes it)
 
     @property
     def valid_all(self) -> tuple[date, ...]:
@@ -35,6 +36,7 @@ class SplitDates:
             "valid_all": [d.isoformat() for d in self.valid_all],
             "test": self.test.isoformat(),
             "step_days": self.step_days,
+            **({"shift_start": self.shift_start.isoformat()} if self.shift_start is not None else {}),
         }
 
 
@@ -68,7 +70,8 @@ class TrainedModel:
     notes: list[str] = field(default_factory=list)
     family: str = "catboost"  # which candidate family serves: catboost | logistic | linear | btyd
     family_params: dict[str, Any] = field(default_factory=dict)  # the serving family's parameters (not CatBoost)
-    weights: bool = False  # training rows weighted so that every user weighs the same
+    weights: bool = False  # training rows weighted (every user the same total, and/or post-drift rows more)
+    weighting: dict[str, Any] = field(default_factory=dict)  # how (training.user_weights): logged to MLflow
 
     @property
     def primary_metric(self) -> str:

@@ -116,6 +116,11 @@ def _params(tm: TrainedModel) -> dict[str, str]:
         _put_param(params, f"label.{name}", value)
     params["family"] = tm.family
     params["training.user_weights"] = str(tm.weights).lower()
+    for name, value in sorted((tm.weighting or {}).items()):
+        if not _is_number(value):  # the numbers are metrics (_metrics)
+            params[f"training.weights.{name}"] = str(value).lower() if isinstance(value, bool) else _stringify(value)
+    if tm.split.shift_start is not None:
+        params["split.shift_start"] = tm.split.shift_start.isoformat()
     params["features.count"] = str(len(tm.feature_names))
     _put_param(params, "features.list", ",".join(tm.feature_names), sep=",")
     _put_param(params, "features.categorical", ",".join(tm.cat_features), sep=",")
@@ -134,6 +139,9 @@ def _metrics(tm: TrainedModel) -> dict[str, float]:
         if value is None or not _is_number(value) or math.isnan(float(value)):
             continue
         out[name] = float(value)
+    for name, value in (tm.weighting or {}).items():
+        if _is_number(value):
+            out[f"training.weights.{name}"] = float(value)
     for split, n in (tm.rows or {}).items():
         if n is not None and _is_number(n):
             out[f"rows.{split}"] = float(n)

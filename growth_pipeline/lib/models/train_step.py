@@ -22,6 +22,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
+from datetime import date
 from typing import TYPE_CHECKING
 
 from growth_pipeline.lib.features.user_features import read_customer_activity
@@ -85,6 +86,18 @@ def score_champion(tm: TrainedModel, champion: registry.LoadedModel) -> dict[str
     return out
 
 
+def drift_shift_start(trigger: dict[str, str]) -> date | None:
+    """When the shift began, for a drift retrain (``trigger`` is drift and carries ``trigger.shift_start``): the
+    training then uses the drift split (:func:`~growth_pipeline.lib.models.training.split_dates`); None otherwise."""
+    value = trigger.get("trigger.shift_start")
+    if trigger.get("trigger") != "drift" or not value:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise ValueError(f"trigger.shift_start: {value!r} is not a date (YYYY-MM-DD)") from None
+
+
 def train_and_register(
     customer: Customer,
     model_name: str,
@@ -102,9 +115,11 @@ def train_and_register(
 ) -> TrainingResult:
     """Train ``model_name`` of ``customer``, log it to MLflow, register it and let the gate decide (see the module
     text). ``warehouse`` opens the customer's warehouse read-only; ``run_id`` is the orchestrator's run (a tag of
-    the MLflow run); ``trigger`` (why the training happened, e.g. ``{"trigger": "drift", "trigger.reason": ...}``)
-    is added to the run's tags."""
+    the MLflow run); ``trigger`` (why the training happened, e.g. ``{"trigger": "drift", "trigger.reason": ...,
+    "trigger.shift_start": "2026-09-01"}``) is added to the run's tags; a drift trigger with a shift start trains
+    on the drift split, and the champion is judged on its post-drift test set."""
     trigger = dict(trigger or {})
+    shift_start = drift_shift_start(trigger)
     spec = label_specs(customer).get(model_name)
     if spec is None:
         return TrainingResult(customer.id, model_name, DISABLED, trigger=trigger)
@@ -123,6 +138,7 @@ def train_and_register(
             search_trials=settings.search_trials,
             oracle=reference_oracle(customer, paths),
             log=log,
+            shift_start=shift_start,
         )
     except NotEnoughData as exc:
         warn(f"{customer.id}/{model_name}: not enough data: {exc}")

@@ -9,6 +9,12 @@ before the test as-of date, so no label window of the test set overlaps the trai
 when the history is too short for enough weekly ones they come closer together (down to daily), and each row is
 then weighted by one over the number of training snapshots its user appears in, so no user dominates.
 
+Drift retrain (``shift_start`` given: the run's trigger is drift and carries when the shift began): the same test
+snapshot (the latest matured one, post-drift), but training reaches the latest snapshot whose labels end on the
+test date, so post-drift snapshots train; the pooled validation snapshots are the most recent ones (held-out users,
+the same as-of dates as the latest training snapshots: a time-ordered validation on the newest data), and every
+post-drift training row weighs POST_DRIFT_WEIGHT times a pre-drift one, through the same :func:`user_weights`.
+
 Candidates (:mod:`growth_pipeline.lib.models.candidates`): CatBoost, a logistic (ltv: ridge) regression on the same
 features, and for churn and ltv a buy-till-you-die model. The one serving is the best on the pooled validation
 set among those that beat the one-feature rule on the test set (ltv: with its total within the gate's range);
@@ -45,6 +51,7 @@ MIN_CLASS_ROWS = {"train": 30, "valid": 10, "test": 10}
 MIN_SCALE_PAYERS = 50  # payers the latest validation window needs to set the ltv scale on its own
 VALID_USER_SHARE = 0.25  # users held out of training to validate on (see validation_users)
 MIN_TRAIN_SNAPSHOTS = 8  # fewer weekly training snapshots than this: snapshots come closer together
+POST_DRIFT_WEIGHT = 3.0  # a drift retrain: weight of a post-drift training row relative to a pre-drift one
 VALID_SNAPSHOT_TRIES = (3, 6, 10)  # more pooled validation snapshots while the pooled set is short of a class
 INTERVAL_KEYS = {"classifier": ("roc_auc",), "ltv": ("normalized_gini", "rmse", "decile_mape", "total_ratio")}
 RULES = {"churn": "recency_days", "conversion": "events_7d", "goal": "events_7d", "ltv": "lifetime_revenue"}
@@ -59,16 +66,70 @@ class NotEnoughData(Exception):
 
 
 def split_dates(
-    first_day: date, last_day: date, spec: LabelSpec, step_days: int = 7, max_train: int = 26, valid_snapshots: int = 3
+    first_day: date,
+    last_day: date,
+    spec: LabelSpec,
+    step_days: int = 7,
+    max_train: int = 26,
+    valid_snapshots: int = 3,
+    shift_start: date | None = None,
 ) -> SplitDates:
     """The as-of dates of the split; with a short history (fewer than MIN_TRAIN_SNAPSHOTS training snapshots at
-    ``step_days``), the step shrinks (down to daily) until there are enough or it is one day."""
-    split = _split_dates(first_day, last_day, spec, step_days, max_train, valid_snapshots)
+    ``step_days``), the step shrinks (down to daily) until there are enough or it is one day. ``shift_start``: a
+    drift retrain's split (see the module text); None: the normal split."""
+    if shift_start is None:
+        make = _split_dates
+    else:
+
+        def make(first_day, last_day, spec, step_days, max_train, valid_snapshots):
+            return _drift_split_dates(first_day, last_day, spec, step_days, max_train, valid_snapshots, shift_start)
+
+    split = make(first_day, last_day, spec, step_days, max_train, valid_snapshots)
     step = step_days
     while len(split.train) < min(MIN_TRAIN_SNAPSHOTS, max_train) and step > 1:
         step = max(1, step // 2)
-        split = _split_dates(first_day, last_day, spec, step, max_train, valid_snapshots)
+        split = make(first_day, last_day, spec, step, max_train, valid_snapshots)
     return split
+
+
+def _drift_split_dates(
+    first_day: date,
+    last_day: date,
+    spec: LabelSpec,
+    step_days: int,
+    max_train: int,
+    valid_snapshots: int,
+    shift_start: date,
+) -> SplitDates:
+    """A drift retrain's as-of dates: test on the latest matured snapshot; train on snapshots back from the latest
+    one whose label window ends on the test date (so the newest, post-drift ones train); validate on the most
+    recent of those (held-out users). Raises NotEnoughData when no training snapshot is post-drift yet."""
+    h = timedelta(days=spec.horizon_days)
+    step = timedelta(days=step_days)
+    test = last_day - h
+    latest = test - h  # its label window ends on the test as-of date
+    earliest = first_day + timedelta(days=MIN_HISTORY_DAYS)
+    if latest < max(shift_start, earliest):
+        ready = max(shift_start, earliest) + 2 * h
+        raise NotEnoughData(
+            f"{spec.model}: a drift retrain needs a post-drift training snapshot (as of {shift_start} or later) "
+            f"whose {spec.horizon_days}-day labels have matured before a post-drift test snapshot's: data up to "
+            f"{ready}; the data ends on {last_day}"
+        )
+    train = []
+    d = latest
+    while d >= earliest and len(train) < max_train:
+        train.append(d)
+        d -= step
+    recent = sorted(train)[-max(1, valid_snapshots) :]
+    return SplitDates(
+        train=tuple(sorted(train)),
+        valid=recent[-1],
+        test=test,
+        valid_extra=tuple(recent[:-1]),
+        step_days=step_days,
+        shift_start=shift_start,
+    )
 
 
 def _split_dates(
@@ -225,13 +286,41 @@ def validation_users(user_keys: pl.Series, share: float = VALID_USER_SHARE) -> p
     return pl.Series("user_key", [k for k in keys if zlib.crc32(k.encode()) < cut], dtype=pl.Utf8)
 
 
-def user_weights(frame: pl.DataFrame) -> np.ndarray:
-    """One over the number of snapshots each row's user appears in, scaled to mean 1: every user weighs the
-    same in total, however many as-of dates they were in the population."""
-    per_user = frame.group_by("user_key").agg(pl.len().alias("_n"))
-    n = frame.select("user_key").join(per_user, on="user_key", how="left", maintain_order="left")["_n"].to_numpy()
-    w = 1.0 / n
+def user_weights(
+    frame: pl.DataFrame,
+    *,
+    per_user: bool = True,
+    shift_start: date | None = None,
+    post_drift_weight: float = POST_DRIFT_WEIGHT,
+) -> np.ndarray:
+    """The training rows' weights, scaled to mean 1. ``per_user``: one over the number of snapshots each row's
+    user appears in, so every user weighs the same in total, however many as-of dates they were in the
+    population. ``shift_start`` (a drift retrain): rows as of ``shift_start`` or later weigh ``post_drift_weight``
+    times as much as earlier ones (``frame`` needs ``as_of``)."""
+    w = np.ones(frame.height)
+    if per_user:
+        per = frame.group_by("user_key").agg(pl.len().alias("_n"))
+        n = frame.select("user_key").join(per, on="user_key", how="left", maintain_order="left")["_n"].to_numpy()
+        w = w / n
+    if shift_start is not None:
+        w = w * np.where((frame["as_of"] >= shift_start).to_numpy(), post_drift_weight, 1.0)
     return w / w.mean()
+
+
+def weighting_summary(frame: pl.DataFrame, weights: np.ndarray, shift_start: date | None, per_user: bool) -> dict:
+    """What :func:`user_weights` did, for the run's parameters and metrics (see run_logging)."""
+    out: dict = {"per_user": per_user}
+    if shift_start is not None:
+        post = (frame["as_of"] >= shift_start).to_numpy()
+        out.update(
+            shift_start=shift_start.isoformat(),
+            post_drift_weight=POST_DRIFT_WEIGHT,
+            post_drift_rows=int(post.sum()),
+            post_drift_weight_share=float(weights[post].sum() / weights.sum()) if weights.sum() > 0 else 0.0,
+            post_drift_mean_weight=float(weights[post].mean()) if post.any() else 0.0,
+            pre_drift_mean_weight=float(weights[~post].mean()) if (~post).any() else 0.0,
+        )
+    return out
 
 
 class _Fitted:
@@ -290,10 +379,11 @@ def train_model(
     oracle: OracleFn | None = None,
     families: tuple[str, ...] = candidates.FAMILIES,
     log: Callable[[str], None] = print,
+    shift_start: date | None = None,
 ) -> TrainedModel:
     """Train every candidate of one model (of ``families``), choose the one to serve, evaluate all on the same
     test set; raises NotEnoughData, with what is missing in words, when the customer's data cannot support any
-    model."""
+    model. ``shift_start``: a drift retrain (the drift split and post-drift weights, see the module text)."""
     t0 = time.perf_counter()
     snapshots: dict[date, pl.DataFrame] = {}
 
@@ -308,7 +398,7 @@ def train_model(
 
     # the pooled validation set grows (from the training snapshots) while it is what lacks a class
     for n_valid in VALID_SNAPSHOT_TRIES:
-        split = split_dates(act.first_day, act.last_day, spec, step_days, max_train, n_valid)
+        split = split_dates(act.first_day, act.last_day, spec, step_days, max_train, n_valid, shift_start)
         train, valid, test = stack(split.train), stack(split.valid_all), snapshot(split.test)
         if not train.is_empty() and not valid.is_empty():
             held = validation_users(pl.concat([train["user_key"], valid["user_key"]]).unique())
@@ -324,17 +414,28 @@ def train_model(
     if problems:
         raise NotEnoughData(next(iter(problems.values())))
     feats, cats = feature_columns(train)
-    weights = user_weights(train) if split.step_days < 7 else None
+    per_user = split.step_days < 7
+    weights = (
+        user_weights(train, per_user=per_user, shift_start=shift_start) if per_user or shift_start is not None else None
+    )
+    weighting = weighting_summary(train, weights, shift_start, per_user) if weights is not None else {}
+    how = [w for w, on in (("users weighted equally", per_user), ("post-drift rows weighted up", shift_start)) if on]
+    if shift_start is not None:
+        notes_drift = (
+            f"drift retrain (shift began {shift_start}): {weighting['post_drift_rows']} of {train.height} training "
+            f"rows post-drift, weighing x{POST_DRIFT_WEIGHT:g} ({weighting['post_drift_weight_share']:.0%} of the "
+            f"weight); validation on the latest snapshots {', '.join(str(d) for d in split.valid_all)}"
+        )
     log(
         f"{customer}/{spec.model}: {train.height} train rows over {len(split.train)} snapshots "
-        f"({split.step_days}-day steps{', users weighted equally' if weights is not None else ''}), "
+        f"({split.step_days}-day steps{', ' + ', '.join(how) if how else ''}), "
         f"{valid.height} valid over {len(split.valid_all)}, {test.height} test, {len(feats)} features "
         f"({time.perf_counter() - t0:.1f} s)"
     )
 
     x_tr, x_va = (model_input(f, feats, cats).to_pandas() for f in (train, valid))
     y_tr, y_va, y_te = (f["label"].to_numpy() for f in (train, valid, test))
-    notes: list[str] = []
+    notes: list[str] = [notes_drift] if shift_start is not None else []
     fitted: list[_Fitted] = []
     cb = None
     if "catboost" in families:
@@ -519,4 +620,5 @@ def train_model(
         reasons=reasons,
         notes=notes,
         weights=weights is not None,
+        weighting=weighting,
     )
