@@ -45,7 +45,8 @@ from growth_pipeline.lib.features.user_features import read_customer_activity
 from growth_pipeline.lib.models.labels import label_specs
 from growth_pipeline.lib.models.metrics import classifier_metrics
 from growth_pipeline.lib.models.mlflow_store import tracking_uri
-from growth_pipeline.lib.models.training import labelled_snapshot, split_dates
+from growth_pipeline.lib.models.split import split_dates
+from growth_pipeline.lib.models.training import labelled_snapshot
 
 E = np.linspace(0.01, 0.99, 41)
 S = np.linspace(0.025, 0.975, 20)

@@ -27,7 +27,8 @@ from growth_pipeline.lib.features.user_features import build_features, read_cust
 from growth_pipeline.lib.identities.steps import catalog_events, resolve_identities
 from growth_pipeline.lib.ingest.steps import load_customer_days
 from growth_pipeline.lib.models.labels import label_specs
-from growth_pipeline.lib.models.training import NotEnoughData, train_model
+from growth_pipeline.lib.models.split import NotEnoughData
+from growth_pipeline.lib.models.training import train_model
 from growth_pipeline.lib.warehouse.connection import open_warehouse
 
 RESULTS: list[tuple[str, float, float]] = []

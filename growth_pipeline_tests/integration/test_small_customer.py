@@ -7,7 +7,8 @@ import pytest
 
 from growth_pipeline.lib.models.labels import label_specs
 from growth_pipeline.lib.models.promotion import decide
-from growth_pipeline.lib.models.training import NotEnoughData, train_model
+from growth_pipeline.lib.models.split import NotEnoughData
+from growth_pipeline.lib.models.training import train_model
 from growth_pipeline_tests.warehouse_builder import demo_activity
 
 START = date(2025, 10, 1)

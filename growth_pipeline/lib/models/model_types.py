@@ -71,7 +71,7 @@ class TrainedModel:
     family: str = "catboost"  # which candidate family serves: catboost | logistic | linear | btyd
     family_params: dict[str, Any] = field(default_factory=dict)  # the serving family's parameters (not CatBoost)
     weights: bool = False  # training rows weighted (every user the same total, and/or post-drift rows more)
-    weighting: dict[str, Any] = field(default_factory=dict)  # how (training.user_weights): logged to MLflow
+    weighting: dict[str, Any] = field(default_factory=dict)  # how (split.user_weights): logged to MLflow
 
     @property
     def primary_metric(self) -> str:

@@ -32,7 +32,8 @@ from growth_pipeline.lib.models.metrics import classifier_metrics, paired_bootst
 from growth_pipeline.lib.models.mlflow_store import registered_model_name
 from growth_pipeline.lib.models.promotion import Decision, decide
 from growth_pipeline.lib.models.reference_scores import reference_oracle
-from growth_pipeline.lib.models.training import NotEnoughData, train_model
+from growth_pipeline.lib.models.split import NotEnoughData
+from growth_pipeline.lib.models.training import train_model
 
 if TYPE_CHECKING:
     import duckdb
@@ -88,7 +89,7 @@ def score_champion(tm: TrainedModel, champion: registry.LoadedModel) -> dict[str
 
 def drift_shift_start(trigger: dict[str, str]) -> date | None:
     """When the shift began, for a drift retrain (``trigger`` is drift and carries ``trigger.shift_start``): the
-    training then uses the drift split (:func:`~growth_pipeline.lib.models.training.split_dates`); None otherwise."""
+    training then uses the drift split (:func:`~growth_pipeline.lib.models.split.split_dates`); None otherwise."""
     value = trigger.get("trigger.shift_start")
     if trigger.get("trigger") != "drift" or not value:
         return None

@@ -28,7 +28,8 @@ from growth_pipeline.lib.models.mlflow_store import registered_model_name
 from growth_pipeline.lib.models.model_types import model_input
 from growth_pipeline.lib.models.registry import CHAMPION, LoadedModel, load_model, version_metrics
 from growth_pipeline.lib.models.run_logging import tag_run
-from growth_pipeline.lib.models.training import NotEnoughData, model_features, split_dates
+from growth_pipeline.lib.models.split import NotEnoughData, split_dates
+from growth_pipeline.lib.models.training import model_features
 from growth_pipeline.lib.scoring import drift
 from growth_pipeline.lib.scoring import scores as scoring
 from growth_pipeline.lib.warehouse.connection import MissingInput, Warehouses

@@ -14,12 +14,7 @@ from growth_pipeline.lib.demo.generator import generate_demo
 from growth_pipeline.lib.demo.spec import DemoSpec, OutcomeChange
 from growth_pipeline.lib.models.labels import LabelSpec, label_specs
 from growth_pipeline.lib.models.mlflow_store import tracking_uri
-from growth_pipeline.lib.models.training import (
-    POST_DRIFT_WEIGHT,
-    NotEnoughData,
-    split_dates,
-    user_weights,
-)
+from growth_pipeline.lib.models.split import POST_DRIFT_WEIGHT, NotEnoughData, split_dates, user_weights
 from growth_pipeline_tests.warehouse_builder import load_days
 
 FIRST, LAST = date(2026, 1, 1), date(2026, 10, 27)

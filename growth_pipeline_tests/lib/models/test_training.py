@@ -14,7 +14,8 @@ START = date(2026, 1, 1)
 
 
 def test_bounded_hyperparameter_search_and_time_split(small_customer):
-    from growth_pipeline.lib.models.training import split_dates, train_model
+    from growth_pipeline.lib.models.split import split_dates
+    from growth_pipeline.lib.models.training import train_model
 
     customer, paths, root = small_customer
     with duckdb.connect(str(root / "s.duckdb")) as con:
@@ -56,7 +57,7 @@ def test_search_keeps_the_candidate_with_the_lowest_validation_log_loss():
 
 
 def test_user_weights_give_every_user_the_same_total_weight():
-    from growth_pipeline.lib.models.training import user_weights
+    from growth_pipeline.lib.models.split import user_weights
 
     frame = pl.DataFrame({"user_key": ["a", "a", "a", "b", "c", "c"]})
     w = user_weights(frame)
