@@ -25,6 +25,10 @@ class NotEnoughData(Exception):
     """Too little history, or too few positives or negatives, for a model worth having."""
 
 
+class DriftSplitTooEarly(NotEnoughData):
+    """A drift retrain asked before any post-drift training snapshot has matured labels (says when it can)."""
+
+
 def split_dates(
     first_day: date,
     last_day: date,
@@ -71,7 +75,7 @@ def _drift_split_dates(
     earliest = first_day + timedelta(days=MIN_HISTORY_DAYS)
     if latest < max(shift_start, earliest):
         ready = max(shift_start, earliest) + 2 * h
-        raise NotEnoughData(
+        raise DriftSplitTooEarly(
             f"{spec.model}: a drift retrain needs a post-drift training snapshot (as of {shift_start} or later) "
             f"whose {spec.horizon_days}-day labels have matured before a post-drift test snapshot's: data up to "
             f"{ready}; the data ends on {last_day}"
