@@ -35,7 +35,7 @@ import pytest
 import yaml
 from mlflow import MlflowClient
 
-from growth_pipeline import cli
+from growth_pipeline import dagster_runs
 from growth_pipeline.config import REPO_ROOT, Paths, customer_like, customers_yaml, load_customers
 from growth_pipeline.defs.resources import MlflowResource
 from growth_pipeline.lib.demo.generator import generate_demo
@@ -227,7 +227,7 @@ def pg_growth(pg, tmp_path_factory):
 
 def test_dagster_instance_in_postgres_runs_assets_and_queues_per_customer(pg, pg_growth):
     paths = pg_growth
-    instance = cli._instance(paths)  # what growth-pipeline ui/demo/materialize use
+    instance = dagster_runs.dagster_instance(paths)  # what growth-pipeline ui/demo/materialize use
     try:
         copied = paths.dagster_home / "dagster.yaml"
         assert copied.read_bytes() == PG_DEPLOY_YAML.read_bytes()
@@ -237,9 +237,9 @@ def test_dagster_instance_in_postgres_runs_assets_and_queues_per_customer(pg, pg
         assert type(instance.schedule_storage).__name__ == "PostgresScheduleStorage"
 
         assert sorted(instance.get_dynamic_partitions("customer")) == ["pp", "qq"]  # registered at start-up
-        assert cli.register_customers(instance, ["pp", "qq"]) == []
+        assert dagster_runs.register_customers(instance, ["pp", "qq"]) == []
         end = START + timedelta(days=DAYS - 1)
-        assert cli.materialize_range(instance, "pp", START, end, select=["landed_exports", "raw_events"])
+        assert dagster_runs.materialize_range(instance, "pp", START, end, select=["landed_exports", "raw_events"])
         runs = instance.get_runs()
         assert len(runs) == 1 and runs[0].status == dg.DagsterRunStatus.SUCCESS
         run_id = runs[0].run_id
