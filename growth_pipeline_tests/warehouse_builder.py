@@ -45,3 +45,27 @@ def load_records(con: duckdb.DuckDBPyConnection, root: Path, records: list) -> N
     """Load ``records`` as the export file of day D1 under ``root`` (UTC timestamps)."""
     write_export(root / f"{D1}.jsonl", records)
     load_day(con, day=D1, files=[root / f"{D1}.jsonl"], root=root, timezone_name="UTC", timestamps="utc")
+
+
+def materialize_load_stages(instance, customer: str, first: date, last: date) -> None:
+    """Materialize the load stages (pipeline_shape.LOAD_STAGES) of ``customer`` for ``first``..``last`` as real
+    Dagster runs, as the CLI does: a day-partitioned stage as one run over the range, a customer-wide one once."""
+    import dagster as dg
+
+    from growth_pipeline.definitions import defs
+    from growth_pipeline.pipeline_shape import LOAD_STAGES, PARTITION_RANGE_END_TAG, PARTITION_RANGE_START_TAG
+
+    for stage in LOAD_STAGES:
+        if stage.partitioning == "customer":
+            kw = {"partition_key": customer}
+        else:
+            kw = {
+                "tags": {
+                    PARTITION_RANGE_START_TAG: f"{customer}|{first}",
+                    PARTITION_RANGE_END_TAG: f"{customer}|{last}",
+                }
+            }
+        result = dg.materialize(
+            list(defs.assets), selection=list(stage.assets), instance=instance, resources=defs.resources, **kw
+        )
+        assert result.success, f"{customer}: stage {stage.name} failed"

@@ -13,12 +13,8 @@ from growth_pipeline.definitions import defs
 from growth_pipeline.lib.demo.generator import generate_demo
 from growth_pipeline.lib.demo.spec import DemoSpec
 from growth_pipeline.lib.models.mlflow_store import tracking_uri
-from growth_pipeline.pipeline_shape import (
-    LOAD_STAGES,
-    MODEL_ASSET_NAMES,
-    PARTITION_RANGE_END_TAG,
-    PARTITION_RANGE_START_TAG,
-)
+from growth_pipeline.pipeline_shape import MODEL_ASSET_NAMES
+from growth_pipeline_tests.warehouse_builder import materialize_load_stages
 
 START = date(2026, 1, 1)
 DAYS = 110
@@ -43,20 +39,7 @@ def pipeline(tmp_path_factory):
         instance.add_dynamic_partitions("customer", ["pp", "tiny"])
         for customer, days in (("pp", DAYS), ("tiny", 40)):
             end = START + timedelta(days=days - 1)
-            for stage in (list(s.assets) for s in LOAD_STAGES):
-                kw = (
-                    {"partition_key": customer}
-                    if stage[0] == "identities"
-                    else {
-                        "tags": {
-                            PARTITION_RANGE_START_TAG: f"{customer}|{START}",
-                            PARTITION_RANGE_END_TAG: f"{customer}|{end}",
-                        }
-                    }
-                )
-                assert dg.materialize(
-                    list(defs.assets), selection=stage, instance=instance, resources=defs.resources, **kw
-                ).success
+            materialize_load_stages(instance, customer, START, end)
         yield instance, Paths(root / "home")
     mp.undo()
 

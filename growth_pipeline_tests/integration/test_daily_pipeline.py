@@ -22,7 +22,7 @@ from growth_pipeline.lib.demo.generator import generate_demo
 from growth_pipeline.lib.demo.spec import BehaviourChange, DemoSpec
 from growth_pipeline.lib.models.metrics import classifier_metrics
 from growth_pipeline.lib.models.mlflow_store import tracking_uri
-from growth_pipeline.pipeline_shape import LOAD_STAGES, PARTITION_RANGE_END_TAG, PARTITION_RANGE_START_TAG
+from growth_pipeline_tests.warehouse_builder import materialize_load_stages
 
 START = date(2026, 1, 1)
 DAYS = 130
@@ -33,20 +33,7 @@ CUSTOMERS = ("stable", "shifted")
 
 
 def _load(instance, customer, first, last):
-    for stage in (list(s.assets) for s in LOAD_STAGES):
-        kw = (
-            {"partition_key": customer}
-            if stage[0] == "identities"
-            else {
-                "tags": {
-                    PARTITION_RANGE_START_TAG: f"{customer}|{first}",
-                    PARTITION_RANGE_END_TAG: f"{customer}|{last}",
-                }
-            }
-        )
-        assert dg.materialize(
-            list(defs.assets), selection=stage, instance=instance, resources=defs.resources, **kw
-        ).success
+    materialize_load_stages(instance, customer, first, last)
 
 
 def _score(instance, customer, day):

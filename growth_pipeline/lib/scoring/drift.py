@@ -39,6 +39,18 @@ FLOOR = 1e-4
 SCORE = "__score__"
 
 
+# One row per input of a drift report (feature_drift's result).
+FEATURE_DRIFT_SCHEMA = {
+    "feature": pl.Utf8,
+    "kind": pl.Utf8,
+    "psi": pl.Float64,
+    "statistic": pl.Float64,
+    "p_value": pl.Float64,
+    "importance_share": pl.Float64,
+    "drifted": pl.Boolean,
+}
+
+
 @dataclass(frozen=True)
 class Thresholds:
     psi_threshold: float = 0.25
@@ -151,15 +163,7 @@ def feature_drift(
     return pl.DataFrame(
         rows,
         orient="row",
-        schema={
-            "feature": pl.Utf8,
-            "kind": pl.Utf8,
-            "psi": pl.Float64,
-            "statistic": pl.Float64,
-            "p_value": pl.Float64,
-            "importance_share": pl.Float64,
-            "drifted": pl.Boolean,
-        },
+        schema=FEATURE_DRIFT_SCHEMA,
     ).sort("psi", descending=True)
 
 
@@ -175,17 +179,7 @@ def drift_report(
 ) -> DriftReport:
     """Feature and prediction drift of one model between its reference and today's scoring population
     (``current``: model inputs of the scored users, in the same order as ``current_scores``)."""
-    empty = pl.DataFrame(
-        schema={
-            "feature": pl.Utf8,
-            "kind": pl.Utf8,
-            "psi": pl.Float64,
-            "statistic": pl.Float64,
-            "p_value": pl.Float64,
-            "importance_share": pl.Float64,
-            "drifted": pl.Boolean,
-        }
-    )
+    empty = pl.DataFrame(schema=FEATURE_DRIFT_SCHEMA)
     if reference is None or reference.is_empty():
         return DriftReport(
             model_name,
