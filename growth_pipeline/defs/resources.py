@@ -23,6 +23,10 @@ class GrowthResource(dg.ConfigurableResource):
     growth_home: str | None = None
     customers_file: str | None = None
     duckdb_threads: int = 2
+    # None: GROWTH_DUCKDB_MEMORY_LIMIT or a fifth of the machine's memory per connection (docs/deployment.md)
+    duckdb_memory_limit: str | None = None
+    # None: GROWTH_DUCKDB_TEMP_DIRECTORY or GROWTH_HOME/tmp/duckdb; each customer spills into <root>/<customer>
+    duckdb_temp_directory: str | None = None
     model_threads: int = 2  # CatBoost thread_count: explicit, sized for the 2-core machines we run on
 
     @property
@@ -42,7 +46,12 @@ class GrowthResource(dg.ConfigurableResource):
     @property
     def warehouses(self) -> Warehouses:
         """Every customer's DuckDB file (what the steps in lib/ are handed)."""
-        return Warehouses(self.paths, self.duckdb_threads)
+        return Warehouses(
+            self.paths,
+            self.duckdb_threads,
+            memory_limit=self.duckdb_memory_limit,
+            temp_directory=Path(self.duckdb_temp_directory) if self.duckdb_temp_directory else None,
+        )
 
     @contextmanager
     def warehouse(self, customer_id: str, *, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
