@@ -29,6 +29,7 @@ from growth_pipeline.dagster_runs import (
     materialize_range,
     run_tags,
 )
+from growth_pipeline.lib.files import atomic_write_bytes
 from growth_pipeline.pipeline_shape import (
     ALL_ASSETS,
     CUSTOMER_TAG,
@@ -143,8 +144,7 @@ def cmd_retrain_on_drift(args) -> int:
     cursor = cursor_file.read_text() if cursor_file.exists() else None
     with dg.build_sensor_context(instance=instance, resources=defs.resources, cursor=cursor) as ctx:
         result = retrain_on_drift(ctx)
-    cursor_file.parent.mkdir(parents=True, exist_ok=True)
-    cursor_file.write_text(result.cursor or "")
+    atomic_write_bytes(cursor_file, (result.cursor or "").encode())  # a killed command leaves the old cursor
     if not result.run_requests:
         print(
             "retrain-on-drift: no model needs retraining (or it waits for post-drift labels, was already "

@@ -26,6 +26,7 @@ import numpy as np
 import polars as pl
 
 from growth_pipeline.lib.demo.spec import DEMO_LAYOUTS, DemoSpec
+from growth_pipeline.lib.files import atomic_write_bytes
 
 GZIP_LEVEL = 3
 
@@ -62,9 +63,7 @@ def _lines_bytes(lines: pl.Series) -> bytes:
 def _write_file(path: Path, data: bytes, compress: bool) -> int:
     path.parent.mkdir(parents=True, exist_ok=True)
     payload = gzip.compress(data, compresslevel=GZIP_LEVEL, mtime=0) if compress else data
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_bytes(payload)
-    tmp.replace(path)
+    atomic_write_bytes(path, payload)  # a unique temporary name: two writers of one folder never share one
     return len(payload)
 
 
